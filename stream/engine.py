@@ -1,0 +1,147 @@
+"""The engine: one loaded model and its compiled stages, shared by every session.
+
+Each stage is a jitted pure function of (parameters, explicit state, inputs) with fixed shapes, so
+it compiles once per engine and serves every chunk of every session: encoder step (1 frame for the
+first, then 4), decoder step, DiT commit of one clean latent frame, and one DiT denoising step.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from stream.anchor import check_anchor_mode
+from stream.checkpoint import build_models, is_checkpoint, load_model
+from stream.config import EngineConfig
+from stream.dit import DiT
+from stream.kv_cache import KVCache, cached_segments, commit_frame, init_cache
+from stream.sampler import euler_update
+from stream.session import Session
+from stream.vae import CausalVAE
+
+DEFAULT_CHECKPOINT = pathlib.Path(__file__).parent / "assets" / "default_model"
+RANDOM_INIT_NAME = "random-init (seed 0, default config): extends video with noise until trained"
+
+
+class Engine:
+    def __init__(
+        self,
+        config: EngineConfig,
+        vae: CausalVAE,
+        dit: DiT,
+        info: dict[str, Any] | None = None,
+    ):
+        self.config = config
+        self.info = dict(info or {})
+        self.name: str = self.info.get("name", RANDOM_INIT_NAME)
+        vae_def, self.vae_params = nnx.split(vae)
+        dit_def, self.dit_params = nnx.split(dit)
+        dit_config = config.dit
+
+        def encode(params, frames, state):
+            return nnx.merge(vae_def, params).encode_step(frames, state)
+
+        def decode(params, latent, state):
+            return nnx.merge(vae_def, params).decode_step(latent, state)
+
+        def commit(params, cache: KVCache, latent, window, anchor_on) -> KVCache:
+            model = nnx.merge(dit_def, params)
+            s = jnp.zeros(latent.shape[:2], jnp.float32)  # committed frames are clean
+            segments = cached_segments(dit_config, cache, 1, window, anchor_on)
+            _, keys, values = model(latent, s, segments)
+            return commit_frame(dit_config, cache, keys, values)
+
+        def denoise(params, cache: KVCache, x, s, s_next, window, anchor_on, z0, guidance):
+            model = nnx.merge(dit_def, params)
+            frames = x.shape[1]
+            s_frames = jnp.full(x.shape[:2], s, jnp.float32)  # (B, F)
+            segments = cached_segments(dit_config, cache, frames, window, anchor_on)
+            velocity, _, _ = model(x, s_frames, segments)
+            return euler_update(x, velocity, s, s_next, z0, guidance)
+
+        self._encode = jax.jit(encode)
+        self._decode = jax.jit(decode)
+        self._commit = jax.jit(commit, donate_argnums=1)
+        self._denoise = jax.jit(denoise)
+        self._vae = nnx.merge(vae_def, self.vae_params)
+
+    @classmethod
+    def load(cls, path: str | pathlib.Path | None = None) -> Engine:
+        """Load a checkpoint folder; None loads the default model shipped with the package, or,
+        while none is shipped, a randomly initialised model of the default config (seed 0)."""
+        if path is None:
+            if not is_checkpoint(DEFAULT_CHECKPOINT):
+                config = EngineConfig()
+                return cls(config, *build_models(config, seed=0), info={"name": RANDOM_INIT_NAME})
+            path = DEFAULT_CHECKPOINT
+        config, vae, dit, info = load_model(path)
+        info.setdefault("name", pathlib.Path(path).name)
+        return cls(config, vae, dit, info)
+
+    def open(
+        self,
+        anchor: str = "attention",
+        seed: int = 0,
+        steps: int | None = None,
+        window: int | None = None,
+        guidance: float | None = None,
+    ) -> Session:
+        """Start a session. anchor: none | attention | guidance | both; steps: Euler steps per
+        chunk (default from the config); window: latent frames of rolling context, 1..the
+        config's window_frames; guidance: lambda of the guidance anchor."""
+        check_anchor_mode(anchor)
+        return Session(self, anchor=anchor, seed=seed, steps=steps, window=window, guidance=guidance)
+
+    # Stages, as the session and the benchmark call them. Frames are float32 in [-1, 1].
+
+    def new_cache(self) -> KVCache:
+        return init_cache(self.config.dit)
+
+    def new_encoder_state(self):
+        size = self.config.image_size
+        return self._vae.init_encoder_state(1, size, size)
+
+    def new_decoder_state(self):
+        size = self.config.image_size
+        return self._vae.init_decoder_state(1, size, size)
+
+    def encode(self, frames: jax.Array, state):
+        """(1, 1 or 4, S, S, 3) frames -> one latent frame (1, 1, s, s, C) and the new state."""
+        return self._encode(self.vae_params, frames, state)
+
+    def decode(self, latent: jax.Array, state):
+        """One latent frame (1, 1, s, s, C) -> 4 frames (1, 4, S, S, 3) and the new state."""
+        return self._decode(self.vae_params, latent, state)
+
+    def commit(self, cache: KVCache, latent: jax.Array, window: int, anchor_on: bool) -> KVCache:
+        """Write a clean latent frame into the cache. The cache passed in is consumed."""
+        return self._commit(self.dit_params, cache, latent, np.int32(window), np.bool_(anchor_on))
+
+    def denoise(
+        self,
+        cache: KVCache,
+        x: jax.Array,
+        s: float,
+        s_next: float,
+        window: int,
+        anchor_on: bool,
+        z0: jax.Array,
+        guidance: float,
+    ) -> jax.Array:
+        """One Euler step of a chunk (1, F, s, s, C) from diffusion time s to s_next."""
+        return self._denoise(
+            self.dit_params,
+            cache,
+            x,
+            np.float32(s),
+            np.float32(s_next),
+            np.int32(window),
+            np.bool_(anchor_on),
+            z0,
+            np.float32(guidance),
+        )

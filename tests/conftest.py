@@ -1,0 +1,58 @@
+"""Shared fixtures: one tiny engine per test run, so every stage compiles once."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from stream.checkpoint import build_models
+from stream.config import DiTConfig, EngineConfig
+from stream.engine import Engine
+from stream.vae import VAEConfig
+
+TINY = EngineConfig(
+    image_size=32,
+    vae=VAEConfig(latent_channels=4, base_channels=8, channel_mults=(1, 2, 2, 2)),
+    dit=DiTConfig(
+        latent_channels=4,
+        latent_size=4,
+        dim=48,
+        heads=2,
+        depth=2,
+        chunk_frames=2,
+        window_frames=4,
+    ),
+)
+
+
+def randomised(module: nnx.Module, seed: int, scale: float = 0.05) -> nnx.Module:
+    """Add noise to every parameter: AdaLN-Zero starts as the identity with a zero output, under
+    which every anchor mode and every history would give the same chunk and tests would prove
+    nothing."""
+    graphdef, state = nnx.split(module)
+    leaves, tree = jax.tree.flatten(state)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    leaves = [x + scale * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)]
+    return nnx.merge(graphdef, jax.tree.unflatten(tree, leaves))
+
+
+@pytest.fixture(scope="session")
+def tiny_models():
+    vae, dit = build_models(TINY, seed=0)
+    return vae, randomised(dit, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_models) -> Engine:
+    return Engine(TINY, *tiny_models, info={"name": "tiny-test"})
+
+
+@pytest.fixture(scope="session")
+def clip() -> np.ndarray:
+    """17 frames (1 + 4*4) of smooth moving content, uint8 (17, 32, 32, 3)."""
+    t = np.arange(17)[:, None, None, None]
+    y, x = np.mgrid[0:32, 0:32]
+    base = 128 + 100 * np.sin((x[None, ..., None] + 2 * t) / 5.0 + np.arange(3) * 2.0)
+    return (base + 20 * np.cos(y[None, ..., None] / 4.0)).clip(0, 255).astype(np.uint8)
