@@ -41,6 +41,7 @@ class Engine:
         self.name: str = self.info.get("name", RANDOM_INIT_NAME)
         vae_def, self.vae_params = nnx.split(vae)
         dit_def, self.dit_params = nnx.split(dit)
+        self.dit_def = dit_def
         dit_config = config.dit
 
         def encode(params, frames, state):

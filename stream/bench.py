@@ -1,0 +1,208 @@
+"""`stream bench`: what every stage of the live loop costs on this machine.
+
+Times are medians of repeated runs after warm-up; GFLOP/s come from XLA's own cost analysis of the
+compiled stage, next to the machine's float32 matmul peak measured in the same run. "Generated
+frames per second" counts the whole loop (denoise, commit, decode); "denoise-only" leaves out
+commit and decode, because reports in this field often mean that one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from tqdm import tqdm
+
+from stream.engine import Engine
+from stream.layout import history_then_chunk, sequence_segments
+from stream.worlds import make_world
+
+
+def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
+    jax.block_until_ready(fn())
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return 1000.0 * float(np.median(times))
+
+
+def _flops(jitted: Any, *args: Any) -> float:
+    analysis = jitted.lower(*args).compile().cost_analysis()
+    if isinstance(analysis, list):
+        analysis = analysis[0]
+    return float(analysis.get("flops", 0.0)) if analysis else 0.0
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
+    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (size, size), jnp.float32)
+    matmul = jax.jit(jnp.matmul)
+    return 2 * size**3 / _median_ms(lambda: matmul(a, b), repeats) / 1e6
+
+
+def _stage(name: str, ms: float, flops: float, per: str) -> dict[str, Any]:
+    return {"stage": name, "per": per, "ms": ms, "gflops_per_s": flops / ms / 1e6 if ms else 0.0}
+
+
+def measure_stages(engine: Engine, repeats: int) -> list[dict[str, Any]]:
+    config = engine.config
+    size, latent = config.image_size, config.dit.latent_size
+    channels, window = config.dit.latent_channels, config.dit.window_frames
+    frames4 = jnp.zeros((1, 4, size, size, 3), jnp.float32)
+    encoder = engine.encode(frames4[:, :1], engine.new_encoder_state())[1]
+    z = jax.random.normal(jax.random.key(0), (1, config.dit.chunk_frames, latent, latent, channels))
+    cache = engine.new_cache()
+    for _ in range(window + 1):  # a full ring and a live anchor slot: the steady state
+        cache = engine.commit(cache, z[:, :1], window, True)
+    decoder = engine.decode(z[:, :1], engine.new_decoder_state())[1]
+    z0 = z[0, 0]
+    scalars = (np.float32(0.5), np.float32(0.25), np.int32(window), np.bool_(True))
+    denoise_args = (engine.dit_params, cache, z, *scalars, z0, np.float32(1.0))
+    commit_args = (engine.dit_params, cache, z[:, :1], np.int32(window), np.bool_(True))
+
+    def commit_copy():
+        return engine.commit(jax.tree.map(jnp.copy, cache), z[:, :1], window, True)
+
+    copy_ms = _median_ms(lambda: jax.tree.map(jnp.copy, cache), repeats)
+    return [
+        _stage(
+            "encode",
+            _median_ms(lambda: engine.encode(frames4, encoder), repeats) / 4,
+            _flops(engine._encode, engine.vae_params, frames4, encoder) / 4,
+            "frame",
+        ),
+        _stage(
+            "DiT step",
+            _median_ms(lambda: engine.denoise(cache, z, 0.5, 0.25, window, True, z0, 1.0), repeats),
+            _flops(engine._denoise, *denoise_args),
+            f"chunk of {config.dit.chunk_frames} latent frames",
+        ),
+        _stage(
+            "commit",
+            max(_median_ms(commit_copy, repeats) - copy_ms, 0.0),
+            _flops(engine._commit, *commit_args),
+            "latent frame",
+        ),
+        _stage(
+            "decode",
+            _median_ms(lambda: engine.decode(z[:, :1], decoder), repeats) / 4,
+            _flops(engine._decode, engine.vae_params, z[:, :1], decoder) / 4,
+            "frame",
+        ),
+    ]
+
+
+def measure_rollout(engine: Engine, chunks: int, early: int) -> dict[str, Any]:
+    """Generate `chunks` chunks in one session; per-chunk latency early and at the end."""
+    config = engine.config
+    session = engine.open(anchor="both", seed=0)
+    size = config.image_size
+    session.push(make_world("sprites", seed=0, size=size).frames(0, 1 + 4 * config.dit.window_frames))
+    latencies = []
+    frames = 0
+    start = time.perf_counter()
+    stream = session.stream(chunks * config.frames_per_chunk)
+    for chunk in tqdm(stream, total=chunks, desc="rollout", unit="chunk", leave=False):
+        latencies.append(session.last_chunk.latency_ms)
+        frames += len(chunk)
+    elapsed = time.perf_counter() - start
+    lat = np.asarray(latencies)
+    span = max(5, chunks // 50)
+    return {
+        "chunks": chunks,
+        "frames": frames,
+        "frames_per_s": frames / elapsed,
+        "latency_ms_at_chunk": {
+            str(early): float(np.median(lat[max(0, early - span) : early + span])),
+            str(chunks): float(np.median(lat[-2 * span :])),
+        },
+    }
+
+
+def measure_recompute_speedup(
+    engine: Engine, history: int, stages: dict[str, float], repeats: int
+) -> dict[str, Any]:
+    """One chunk by the cache vs by recomputing attention over the whole latent history."""
+    config = engine.config
+    chunk, steps = config.dit.chunk_frames, config.sampler.steps
+    latent, channels = config.dit.latent_size, config.dit.latent_channels
+    segments = sequence_segments(
+        config.dit, history_then_chunk(history, chunk), np.int32(history), np.bool_(True)
+    )  # a window as long as the history: the reference sees all of it
+    graphdef = engine.dit_def
+
+    def reference_step(params, latents, s):
+        return nnx.merge(graphdef, params)(latents, s, segments)[0]
+
+    reference = jax.jit(reference_step)
+    latents = jax.random.normal(jax.random.key(0), (1, history + chunk, latent, latent, channels))
+    s = jnp.concatenate([jnp.zeros((1, history)), jnp.full((1, chunk), 0.5)], axis=1)
+    reference_ms = _median_ms(lambda: reference(engine.dit_params, latents, s), max(2, repeats // 4))
+    cached_chunk_ms = steps * stages["DiT step"] + chunk * stages["commit"]
+    return {
+        "history_latent_frames": history,
+        "reference_step_ms": reference_ms,
+        "cached_step_ms": stages["DiT step"],
+        "reference_chunk_ms": steps * reference_ms,
+        "cached_chunk_ms": cached_chunk_ms,
+        "speedup": steps * reference_ms / cached_chunk_ms,
+    }
+
+
+def run_bench(
+    engine: Engine, chunks: int = 500, early: int = 10, history: int = 64, repeats: int = 20
+) -> dict[str, Any]:
+    peak = matmul_peak_gflops()
+    stages = measure_stages(engine, repeats)
+    speedup = measure_recompute_speedup(
+        engine, history, {row["stage"]: row["ms"] for row in stages}, repeats
+    )
+    rollout = measure_rollout(engine, chunks, early)
+    steps = engine.config.sampler.steps
+    step_ms = next(row["ms"] for row in stages if row["stage"] == "DiT step")
+    return {
+        "model": engine.name,
+        "device": str(jax.devices()[0]),
+        "devices": jax.device_count(),
+        "matmul_peak_gflops_per_s": peak,
+        "stages": stages,
+        "denoise_only_frames_per_s": engine.config.frames_per_chunk / (steps * step_ms / 1000.0),
+        "rollout": rollout,
+        "recompute": speedup,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = [
+        f"model: {report['model']}",
+        f"device: {report['device']} x{report['devices']}; float32 matmul peak "
+        f"{report['matmul_peak_gflops_per_s']:.0f} GFLOP/s (2048x2048, median of 10)",
+        "",
+        f"{'stage':<10} {'ms':>9} {'GFLOP/s':>9} {'% peak':>7}  per",
+    ]
+    for row in report["stages"]:
+        share = 100 * row["gflops_per_s"] / report["matmul_peak_gflops_per_s"]
+        lines.append(
+            f"{row['stage']:<10} {row['ms']:>9.2f} {row['gflops_per_s']:>9.1f} {share:>6.0f}%  "
+            f"{row['per']}"
+        )
+    rollout, recompute = report["rollout"], report["recompute"]
+    early, late = rollout["latency_ms_at_chunk"].items()
+    lines += [
+        "",
+        f"generated frames/s, whole loop (denoise + commit + decode): {rollout['frames_per_s']:.1f}",
+        f"generated frames/s, denoising only: {report['denoise_only_frames_per_s']:.1f}",
+        f"latency per chunk at chunk {early[0]}: {early[1]:.1f} ms; at chunk {late[0]}: "
+        f"{late[1]:.1f} ms (ratio {late[1] / early[1]:.3f})",
+        f"cached vs recompute at {recompute['history_latent_frames']} latent frames of history: "
+        f"{recompute['cached_chunk_ms']:.1f} ms vs {recompute['reference_chunk_ms']:.1f} ms "
+        f"per chunk, speedup {recompute['speedup']:.1f}x",
+    ]
+    return "\n".join(lines)
