@@ -1,13 +1,16 @@
-"""The `stream` command line."""
+"""The engine's commands of the `stream` command line (bench; eval and drift as they come).
+
+The console script itself lives in serve/cli.py, the outermost layer, which adds the commands
+that need gRPC; this module never imports them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 
-def _add_checkpoint(parser: argparse.ArgumentParser) -> None:
+def add_checkpoint_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         default=None,
@@ -26,13 +29,8 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="stream",
-        description="Streaming autoregressive video extension on JAX.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register the engine's commands; each sets `run` to a function of the parsed args."""
     bench = commands.add_parser(
         "bench",
         help="measure every stage of the live loop on this machine",
@@ -40,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "early and late in a long stream, and the cached-vs-recompute speedup, next to the "
         "machine's measured float32 matmul peak.",
     )
-    _add_checkpoint(bench)
+    add_checkpoint_option(bench)
     bench.add_argument("--chunks", type=int, default=500, help="chunks to generate (default 500)")
     bench.add_argument("--early", type=int, default=10, help="early chunk to compare (default 10)")
     bench.add_argument(
@@ -49,17 +47,3 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.set_defaults(run=_bench)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except ValueError as error:
-        print(f"stream {args.command}: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
