@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from conftest import TINY
 from stream.kv_cache import cached_segments, commit_frame, init_cache
@@ -19,22 +22,23 @@ def _latents(frames: int) -> jax.Array:
     return jax.random.normal(jax.random.key(3), shape)
 
 
+@functools.partial(nnx.jit, static_argnums=2)
 def _cached_chunk(dit, latents, history, window, anchor_on):
     cache = init_cache(CONFIG)
-    w, a = jnp.int32(window), jnp.bool_(anchor_on)
     for t in range(history):
         clean = jnp.zeros((1, 1))
-        _, k, v = dit(latents[:, t : t + 1], clean, cached_segments(CONFIG, cache, 1, w, a))
+        _, k, v = dit(latents[:, t : t + 1], clean, cached_segments(CONFIG, cache, 1, window, anchor_on))
         cache = commit_frame(CONFIG, cache, k, v)
     s = jnp.full((1, latents.shape[1] - history), 0.7)
     chunk = latents[:, history:]
-    return dit(chunk, s, cached_segments(CONFIG, cache, chunk.shape[1], w, a))[0], cache
+    return dit(chunk, s, cached_segments(CONFIG, cache, chunk.shape[1], window, anchor_on))[0], cache
 
 
+@functools.partial(nnx.jit, static_argnums=2)
 def _reference_chunk(dit, latents, history, window, anchor_on):
     s = jnp.concatenate([jnp.zeros((1, history)), jnp.full((1, latents.shape[1] - history), 0.7)], 1)
     layout = history_then_chunk(history, latents.shape[1] - history)
-    segments = sequence_segments(CONFIG, layout, jnp.int32(window), jnp.bool_(anchor_on))
+    segments = sequence_segments(CONFIG, layout, window, anchor_on)
     return dit(latents, s, segments)[0][:, history:]
 
 
@@ -60,16 +64,15 @@ def test_chunk_never_sees_later_frames(tiny_models):
     _, dit = tiny_models
     latents = _latents(5)
     changed = latents.at[:, 4].add(1.0)
-    s = jnp.zeros((1, 5))
     segments = sequence_segments(CONFIG, history_then_chunk(5, 0), jnp.int32(8), jnp.bool_(True))
-    before = dit(latents, s, segments)[0]
-    after = dit(changed, s, segments)[0]
+    forward = nnx.jit(lambda model, x: model(x, jnp.zeros((1, 5)), segments)[0])
+    before, after = forward(dit, latents), forward(dit, changed)
     np.testing.assert_array_equal(before[:, :4], after[:, :4])
 
 
 def test_attention_anchor_changes_prediction_after_window_rolls(tiny_models):
     _, dit = tiny_models
-    history = CONFIG.window_frames + 2
+    history = CONFIG.window_frames + 3
     latents = _latents(history + CONFIG.chunk_frames)
     with_anchor, _ = _cached_chunk(dit, latents, history, CONFIG.window_frames, True)
     without, _ = _cached_chunk(dit, latents, history, CONFIG.window_frames, False)
@@ -78,7 +81,7 @@ def test_attention_anchor_changes_prediction_after_window_rolls(tiny_models):
 
 def test_cache_shape_does_not_grow_with_stream_length(tiny_models):
     _, dit = tiny_models
-    latents = _latents(3 * CONFIG.window_frames)
-    short = jax.tree.map(jnp.shape, _cached_chunk(dit, latents[:, :3], 1, 4, True)[1])
-    long = jax.tree.map(jnp.shape, _cached_chunk(dit, latents, latents.shape[1] - 2, 4, True)[1])
-    assert short == long
+    history = CONFIG.window_frames + 3
+    latents = _latents(history + CONFIG.chunk_frames)
+    _, rolled = _cached_chunk(dit, latents, history, CONFIG.window_frames, True)
+    assert jax.tree.map(jnp.shape, rolled) == jax.tree.map(jnp.shape, init_cache(CONFIG))
