@@ -17,14 +17,15 @@ energy wander away from the first frame.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 ANCHOR_MODES: tuple[str, ...] = ("none", "attention", "guidance", "both")
 
 
 def check_anchor_mode(mode: object) -> str:
     if mode not in ANCHOR_MODES:
-        raise ValueError(f"anchor={mode!r} is not an anchor mode; accepted: {', '.join(ANCHOR_MODES)}")
+        raise ValueError(
+            f"anchor={mode!r} is not an anchor mode; accepted: {', '.join(ANCHOR_MODES)}"
+        )
     return mode
 
 

@@ -104,7 +104,9 @@ def measure_rollout(engine: Engine, chunks: int, early: int) -> dict[str, Any]:
     config = engine.config
     session = engine.open(anchor="both", seed=0)
     size = config.image_size
-    session.push(make_world("sprites", seed=0, size=size).frames(0, 1 + 4 * config.dit.window_frames))
+    session.push(
+        make_world("sprites", seed=0, size=size).frames(0, 1 + 4 * config.dit.window_frames)
+    )
     latencies = []
     frames = 0
     start = time.perf_counter()
@@ -144,7 +146,9 @@ def measure_recompute_speedup(
     reference = jax.jit(reference_step)
     latents = jax.random.normal(jax.random.key(0), (1, history + chunk, latent, latent, channels))
     s = jnp.concatenate([jnp.zeros((1, history)), jnp.full((1, chunk), 0.5)], axis=1)
-    reference_ms = _median_ms(lambda: reference(engine.dit_params, latents, s), max(2, repeats // 4))
+    reference_ms = _median_ms(
+        lambda: reference(engine.dit_params, latents, s), max(2, repeats // 4)
+    )
     cached_chunk_ms = steps * stages["DiT step"] + chunk * stages["commit"]
     return {
         "history_latent_frames": history,
@@ -197,7 +201,8 @@ def format_report(report: dict[str, Any]) -> str:
     early, late = rollout["latency_ms_at_chunk"].items()
     lines += [
         "",
-        f"generated frames/s, whole loop (denoise + commit + decode): {rollout['frames_per_s']:.1f}",
+        "generated frames/s, whole loop (denoise + commit + decode): "
+        f"{rollout['frames_per_s']:.1f}",
         f"generated frames/s, denoising only: {report['denoise_only_frames_per_s']:.1f}",
         f"latency per chunk at chunk {early[0]}: {early[1]:.1f} ms; at chunk {late[0]}: "
         f"{late[1]:.1f} ms (ratio {late[1] / early[1]:.3f})",

@@ -42,8 +42,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--chunks", type=int, default=500, help="chunks to generate (default 500)")
     bench.add_argument("--early", type=int, default=10, help="early chunk to compare (default 10)")
     bench.add_argument(
-        "--history", type=int, default=64, help="latent frames of history for the recompute "
-        "comparison (default 64)"
+        "--history",
+        type=int,
+        default=64,
+        help="latent frames of history for the recompute comparison (default 64)",
     )
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.set_defaults(run=_bench)

@@ -96,7 +96,9 @@ class Engine:
         chunk (default from the config); window: latent frames of rolling context, 1..the
         config's window_frames; guidance: lambda of the guidance anchor."""
         check_anchor_mode(anchor)
-        return Session(self, anchor=anchor, seed=seed, steps=steps, window=window, guidance=guidance)
+        return Session(
+            self, anchor=anchor, seed=seed, steps=steps, window=window, guidance=guidance
+        )
 
     # Stages, as the session and the benchmark call them. Frames are float32 in [-1, 1].
 

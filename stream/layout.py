@@ -31,7 +31,7 @@ class SequenceLayout(NamedTuple):
 
 
 def history_then_chunk(history: int, chunk: int) -> SequenceLayout:
-    """Clean frames 0..history-1 followed by one noisy block: what one cached extension step sees."""
+    """Clean frames 0..history-1, then one noisy block: what one cached extension step sees."""
     time = np.arange(history + chunk, dtype=np.int32)
     noisy = time >= history
     block_start = np.where(noisy, history, time).astype(np.int32)

@@ -1,4 +1,4 @@
-"""Rectified-flow sampling: x_s = (1 - s) x_0 + s eps, velocity v = eps - x_0, Euler from s=1 to 0."""
+"""Rectified-flow sampling: x_s = (1 - s) x_0 + s eps, v = eps - x_0, Euler from s = 1 to 0."""
 
 from __future__ import annotations
 

@@ -27,16 +27,22 @@ def _cached_chunk(dit, latents, history, window, anchor_on):
     cache = init_cache(CONFIG)
     for t in range(history):
         clean = jnp.zeros((1, 1))
-        _, k, v = dit(latents[:, t : t + 1], clean, cached_segments(CONFIG, cache, 1, window, anchor_on))
+        _, k, v = dit(
+            latents[:, t : t + 1], clean, cached_segments(CONFIG, cache, 1, window, anchor_on)
+        )
         cache = commit_frame(CONFIG, cache, k, v)
     s = jnp.full((1, latents.shape[1] - history), 0.7)
     chunk = latents[:, history:]
-    return dit(chunk, s, cached_segments(CONFIG, cache, chunk.shape[1], window, anchor_on))[0], cache
+    return dit(chunk, s, cached_segments(CONFIG, cache, chunk.shape[1], window, anchor_on))[
+        0
+    ], cache
 
 
 @functools.partial(nnx.jit, static_argnums=2)
 def _reference_chunk(dit, latents, history, window, anchor_on):
-    s = jnp.concatenate([jnp.zeros((1, history)), jnp.full((1, latents.shape[1] - history), 0.7)], 1)
+    s = jnp.concatenate(
+        [jnp.zeros((1, history)), jnp.full((1, latents.shape[1] - history), 0.7)], 1
+    )
     layout = history_then_chunk(history, latents.shape[1] - history)
     segments = sequence_segments(CONFIG, layout, window, anchor_on)
     return dit(latents, s, segments)[0][:, history:]

@@ -36,7 +36,9 @@ def test_stream_yields_the_frames_of_extend(tiny_engine, clip):
     session.push(clip)
     chunks = list(session.stream(20))
     assert len(chunks) > 1
-    np.testing.assert_array_equal(np.concatenate(chunks), _extend(tiny_engine, clip, [17], 20, seed=2))
+    np.testing.assert_array_equal(
+        np.concatenate(chunks), _extend(tiny_engine, clip, [17], 20, seed=2)
+    )
 
 
 def test_same_seed_same_bits_and_other_seed_other_video(tiny_engine, clip):
