@@ -1,10 +1,11 @@
 """Streaming autoregressive video extension on JAX.
 
-    from stream import Engine
+Usage::
+
     engine = Engine.load()
     session = engine.open(anchor="attention", seed=0)
-    session.push(frames)                 # uint8 (N, H, W, 3)
-    more = session.extend(32)            # uint8 (32, S, S, 3)
+    session.push(frames)  # uint8 (N, H, W, 3)
+    more = session.extend(32)  # uint8 (32, S, S, 3)
 """
 
 from stream.engine import Engine

@@ -121,6 +121,36 @@ class Engine:
         """One latent frame (1, 1, s, s, C) -> 4 frames (1, 4, S, S, 3) and the new state."""
         return self._decode(self.vae_params, latent, state)
 
+    def generate_chunk(
+        self,
+        cache: KVCache,
+        noise: jax.Array,
+        schedule: np.ndarray,
+        window: int,
+        anchor_on: bool,
+        z0: jax.Array,
+        guidance: float,
+    ) -> tuple[jax.Array, KVCache]:
+        """Denoise a chunk from noise (1, F, s, s, C) along the schedule and commit it.
+
+        Returns the clean latents (1, F, s, s, C) and the cache with them; the cache passed in
+        is consumed."""
+        x = noise
+        for s, s_next in zip(schedule[:-1], schedule[1:], strict=True):
+            x = self.denoise(cache, x, s, s_next, window, anchor_on, z0, guidance)
+        for f in range(x.shape[1]):
+            cache = self.commit(cache, x[:, f : f + 1], window, anchor_on)
+        return x, cache
+
+    def decode_frames(self, latents: jax.Array, state) -> tuple[np.ndarray, Any]:
+        """Latent frames (1, F, s, s, C) -> uint8 frames (4F, S, S, 3) and the new state."""
+        frames = []
+        for f in range(latents.shape[1]):
+            decoded, state = self.decode(latents[:, f : f + 1], state)
+            frames.append(decoded[0])  # (4, S, S, 3)
+        pixels = np.asarray(jnp.concatenate(frames))  # (4F, S, S, 3)
+        return np.clip(np.round((pixels + 1.0) * 127.5), 0, 255).astype(np.uint8), state
+
     def commit(self, cache: KVCache, latent: jax.Array, window: int, anchor_on: bool) -> KVCache:
         """Write a clean latent frame into the cache. The cache passed in is consumed."""
         return self._commit(self.dit_params, cache, latent, np.int32(window), np.bool_(anchor_on))

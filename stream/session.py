@@ -259,28 +259,16 @@ class Session:
         first_latent = int(prediction.cache.length)
         size = config.dit.latent_size
         shape = (1, config.dit.chunk_frames, size, size, config.dit.latent_channels)
-        x = chunk_noise(self.seed, first_latent, shape)  # (1, F, h, w, C)
-        for s, s_next in zip(self._schedule[:-1], self._schedule[1:], strict=True):
-            x = engine.denoise(
-                prediction.cache,
-                x,
-                s,
-                s_next,
-                self.window,
-                self._attend_anchor,
-                self._z0,
-                self.guidance,
-            )
-        frames = []
-        for f in range(shape[1]):
-            latent = x[:, f : f + 1]  # (1, 1, h, w, C)
-            prediction.cache = engine.commit(
-                prediction.cache, latent, self.window, self._attend_anchor
-            )
-            decoded, prediction.decoder = engine.decode(latent, prediction.decoder)
-            frames.append(decoded[0])  # (4, S, S, 3)
-        pixels = np.asarray(jnp.concatenate(frames))  # (4F, S, S, 3)
-        pixels = np.clip(np.round((pixels + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        x, prediction.cache = engine.generate_chunk(
+            prediction.cache,
+            chunk_noise(self.seed, first_latent, shape),
+            self._schedule,
+            self.window,
+            self._attend_anchor,
+            self._z0,
+            self.guidance,
+        )  # (1, F, h, w, C)
+        pixels, prediction.decoder = engine.decode_frames(x, prediction.decoder)  # (4F, S, S, 3)
         penalty = float(anchor_penalty(x[0], self._z0).mean())
 
         # Latent j >= 1 decodes to pixel frames 4j-3 .. 4j; frames already pushed are skipped.
