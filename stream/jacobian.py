@@ -1,0 +1,109 @@
+"""The spectral radius of a rollout step's Jacobian, by power iteration on Jacobian-vector products.
+
+No dense Jacobian is ever built: v <- J v / ||J v|| needs only jax.jvp, so the estimate scales to
+the full latent state (window x h x w x C dimensions). For large n, ||J^n v|| ~ rho(J)^n, so rho is
+read off as the geometric-mean growth per application over the later iterations, after the
+vector has aligned with the dominant eigenvectors (a complex pair rotates but grows at |lambda|).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from stream.kv_cache import cached_segments, commit_frame, init_cache
+from stream.sampler import euler_update
+
+
+def power_iteration(
+    jvp: Callable[[jax.Array], jax.Array],
+    shape: tuple[int, ...],
+    iterations: int = 20,
+    key: jax.Array | None = None,
+) -> float:
+    """Estimate rho(J) from a function v -> J v on vectors of the given shape."""
+    key = jax.random.key(0) if key is None else key
+    v = jax.random.normal(key, shape, jnp.float32)
+    v = v / jnp.linalg.norm(v)
+    log_growth = []
+    for _ in range(iterations):
+        jv = jvp(v)
+        norm = jnp.linalg.norm(jv)
+        log_growth.append(float(jnp.log(norm)))
+        v = jv / norm
+    return float(np.exp(np.mean(log_growth[iterations // 2 :])))
+
+
+def spectral_radius(
+    fn: Callable[[jax.Array], jax.Array],
+    x: jax.Array,
+    iterations: int = 20,
+    key: jax.Array | None = None,
+) -> float:
+    """Estimate rho(dfn/dx at x) for fn mapping an array to an array of the same shape."""
+    jvp = jax.jit(lambda vector: jax.jvp(fn, (x,), (vector,))[1])
+    return power_iteration(jvp, x.shape, iterations, key)
+
+
+def chunk_map_jvp(engine, window: int, steps: int):
+    """A compiled J v of the one-chunk map F of a rollout.
+
+    F takes the window of latent frames the model conditions on, (W, h, w, C), ending just
+    before frame `next_frame`, to the window one chunk later. The anchor z0, the sampler's noise,
+    the schedule and the positions are arguments held fixed, so F is deterministic and J = dF/dx
+    includes the shift of the window as well as the model's response. Compiled once per
+    (window, steps); returns jvp(state, tangent, z0, noise, schedule, next_frame, anchor_on,
+    guidance) -> J tangent.
+    """
+    config = engine.config.dit
+    graphdef = engine.dit_def
+
+    def step(params, state, z0, noise, schedule, next_frame, anchor_on, guidance):
+        model = nnx.merge(graphdef, params)
+        window_ = jnp.int32(window)
+
+        def commit(cache, latent):
+            clean = jnp.zeros(latent.shape[:2], jnp.float32)
+            segments = cached_segments(config, cache, 1, window_, anchor_on)
+            _, keys, values = model(latent, clean, segments)
+            return commit_frame(config, cache, keys, values)
+
+        cache = commit(init_cache(config), z0[None, None])  # the anchor slot
+        cache = cache._replace(length=next_frame - window)
+        for f in range(window):
+            cache = commit(cache, state[None, f : f + 1])
+        x = noise  # (1, F, h, w, C)
+        segments = cached_segments(config, cache, x.shape[1], window_, anchor_on)
+        for i in range(steps):
+            s, s_next = schedule[i], schedule[i + 1]
+            velocity = model(x, jnp.full(x.shape[:2], s, jnp.float32), segments)[0]
+            x = euler_update(x, velocity, s, s_next, z0, guidance)
+        return jnp.concatenate([state[x.shape[1] :], x[0]], axis=0)  # (W, h, w, C)
+
+    @jax.jit
+    def jvp(params, state, tangent, z0, noise, schedule, next_frame, anchor_on, guidance):
+        def fn(x):
+            return step(params, x, z0, noise, schedule, next_frame, anchor_on, guidance)
+
+        return jax.jvp(fn, (state,), (tangent,))[1]
+
+    def apply(state, tangent, z0, noise, schedule, next_frame, anchor_on, guidance):
+        if next_frame <= window:
+            raise ValueError(f"next_frame={next_frame} must exceed window={window}")
+        return jvp(
+            engine.dit_params,
+            state,
+            tangent,
+            z0,
+            noise,
+            jnp.asarray(schedule),
+            jnp.int32(next_frame),
+            jnp.bool_(anchor_on),
+            jnp.float32(guidance),
+        )
+
+    return apply
