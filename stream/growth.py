@@ -37,6 +37,7 @@ def _linear_fit(basis: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
 
 def _scan(law: str, t: np.ndarray, y: np.ndarray, rates: np.ndarray) -> Fit:
     best = None
+    low, high = rates[0], rates[-1]
     for _ in range(3):  # coarse grid, then two refinements around the best rate
         for rate in rates:
             with np.errstate(over="ignore", invalid="ignore"):
@@ -49,7 +50,7 @@ def _scan(law: str, t: np.ndarray, y: np.ndarray, rates: np.ndarray) -> Fit:
         if best is None:
             break
         step = rates[1] - rates[0]
-        rates = np.linspace(best.rate - step, best.rate + step, 41)
+        rates = np.linspace(max(best.rate - step, low), min(best.rate + step, high), 41)
     if best is None:
         raise ValueError(f"no {law} law fits: the series is constant or too short")
     return best
