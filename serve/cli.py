@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+import grpc
+
+from serve.commands import add_commands as add_serving_commands
 from stream.cli import add_commands as add_engine_commands
 
 
@@ -15,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_engine_commands(commands)
+    add_serving_commands(commands)
     return parser
 
 
@@ -25,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"stream {args.command}: {error}", file=sys.stderr)
         return 2
+    except grpc.RpcError as error:
+        print(f"stream {args.command}: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+    except TimeoutError as error:
+        print(f"stream {args.command}: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,67 @@
+"""`stream serve`: run the gRPC server until SIGINT or SIGTERM, then drain gracefully."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from serve.compile_cache import enable_compilation_cache
+from serve.server import StreamServer
+from serve.settings import ServerSettings, read_pem_file, read_token_file
+from stream import Engine
+
+
+def settings_from_args(args: argparse.Namespace) -> ServerSettings:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ValueError("--tls-cert and --tls-key go together; got only one")
+    return ServerSettings(
+        host=args.host,
+        port=args.port,
+        max_sessions=args.max_sessions,
+        max_message_bytes=int(args.max_message_mib * 1024 * 1024),
+        token=None if args.token_file is None else read_token_file(args.token_file),
+        tls_cert=None if args.tls_cert is None else read_pem_file(args.tls_cert, "--tls-cert"),
+        tls_key=None if args.tls_key is None else read_pem_file(args.tls_key, "--tls-key"),
+        grace_seconds=args.grace_seconds,
+        engine_threads=args.engine_threads,
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    if args.compilation_cache:
+        enable_compilation_cache(args.compilation_cache)
+    engine = Engine.load(args.checkpoint)
+    asyncio.run(_serve_until_signalled(engine, settings))
+    return 0
+
+
+def _log(message: str) -> None:
+    print(f"stream serve: {message}", file=sys.stderr, flush=True)
+
+
+async def _serve_until_signalled(engine: Engine, settings: ServerSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    server = StreamServer(engine, settings)
+    _log(f"model {engine.name!r}: starting on {settings.address}, warming up (compiling)...")
+    await server.start()
+    security = ", ".join(
+        [
+            "TLS" if settings.tls_cert else "plaintext",
+            "bearer token required" if settings.token else "no auth",
+        ]
+    )
+    _log(
+        f"SERVING on {settings.host}:{server.port} ({security}; up to {settings.max_sessions} "
+        f"sessions on {settings.threads} engine threads; warm-up took "
+        f"{server.warm_up_seconds:.1f} s)"
+    )
+    await stop.wait()
+    _log(f"shutting down: running calls get {settings.grace_seconds:g} s to finish")
+    await server.stop()
+    _log("stopped")

@@ -1,0 +1,88 @@
+"""What a server operator can set, with the defaults `stream serve` documents."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+
+DEFAULT_PORT = 50051
+DEFAULT_MAX_SESSIONS = 8
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a few seconds of 1080p RGB24, or a short mp4
+DEFAULT_GRACE_SECONDS = 10.0
+DEFAULT_PREFETCH_CHUNKS = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT  # 0 picks a free port (see StreamServer.port)
+    max_sessions: int = DEFAULT_MAX_SESSIONS  # live sessions and extension jobs at once
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # either direction
+    token: str | None = None  # bearer token every call but health checks must carry
+    tls_cert: bytes | None = None  # PEM certificate chain; with tls_key, serve TLS only
+    tls_key: bytes | None = None  # PEM private key
+    grace_seconds: float = DEFAULT_GRACE_SECONDS  # calls still running at shutdown get this long
+    prefetch_chunks: int = DEFAULT_PREFETCH_CHUNKS  # chunks made ahead of a slow reader, at most
+    # Engine calls running at once; None: one per core, at most one per session. More threads
+    # than cores only add contention: on 2 cores, 8 sessions answered 30% later with 8 threads.
+    engine_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port={self.port} is out of range; accepted: 0 (any free) to 65535")
+        if self.max_sessions < 1:
+            raise ValueError(f"max_sessions={self.max_sessions} is out of range; accepted: >= 1")
+        if self.max_message_bytes < 1024 * 1024:
+            raise ValueError(
+                f"max_message_bytes={self.max_message_bytes} is too small; accepted: >= 1 MiB"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both a certificate and its private key; got only one")
+        if self.grace_seconds < 0:
+            raise ValueError(f"grace_seconds={self.grace_seconds} must be >= 0")
+        if self.prefetch_chunks < 1:
+            raise ValueError(
+                f"prefetch_chunks={self.prefetch_chunks} is out of range; accepted: >= 1"
+            )
+        if self.engine_threads is not None and self.engine_threads < 1:
+            raise ValueError(
+                f"engine_threads={self.engine_threads} is out of range; accepted: >= 1"
+            )
+        if self.token is not None and not self.token:
+            raise ValueError("token is empty; accepted: a non-empty string, or None for no auth")
+
+    @property
+    def threads(self) -> int:
+        """Engine calls that run at once."""
+        if self.engine_threads is not None:
+            return self.engine_threads
+        return max(1, min(self.max_sessions, os.cpu_count() or 1))
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def read_token_file(path: str | pathlib.Path) -> str:
+    """The bearer token in a file (surrounding whitespace, such as a final newline, dropped)."""
+    try:
+        token = pathlib.Path(path).read_text().strip()
+    except OSError as error:
+        raise ValueError(f"token file {str(path)!r}: cannot read it ({error.strerror})") from error
+    if not token or any(c.isspace() for c in token):
+        raise ValueError(
+            f"token file {str(path)!r}: expected one token without spaces, got "
+            f"{'nothing' if not token else 'several words'}"
+        )
+    return token
+
+
+def read_pem_file(path: str | pathlib.Path, what: str) -> bytes:
+    try:
+        data = pathlib.Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"{what} {str(path)!r}: cannot read it ({error.strerror})") from error
+    if b"-----BEGIN" not in data:
+        raise ValueError(f"{what} {str(path)!r}: not a PEM file (no '-----BEGIN' line)")
+    return data

@@ -1,0 +1,194 @@
+"""An engine session as the wire sees it: opened from a SessionConfig, fed Frames, answering
+FramesAccepted and Chunk messages.
+
+Blocking and not thread-safe, like the engine's Session: the server calls it from its thread pool,
+one call at a time. Every ValueError names the request field it is about, so the server can pass
+it on as INVALID_ARGUMENT unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from serve.frames import array_to_frame, check_encoding, check_side, frames_to_array
+from serve.wire import stream_pb2 as pb
+from stream import Engine, PredictionError
+from stream.anchor import ANCHOR_MODES
+from stream.video_io import resize_center_crop
+
+# The engine's own default, read from its signature so that the two can never disagree.
+DEFAULT_ANCHOR: str = inspect.signature(Engine.open).parameters["anchor"].default
+
+MAX_EXTEND_FRAMES = 2**32 - 1  # what ExtendCommand.num_frames can say
+_MESSAGE_OVERHEAD_BYTES = 4096  # field tags and the chunk's other fields, generously
+
+
+@contextlib.contextmanager
+def naming(field: str) -> Iterator[None]:
+    """Prefixes the engine's ValueErrors, which name its own arguments, with the request field."""
+    try:
+        yield
+    except ValueError as error:
+        raise ValueError(f"{field}: {error}") from error
+
+
+def model_info(engine: Engine) -> pb.ModelInfo:
+    """What GetModelInfo says about the model (the server adds its own limits)."""
+    config = engine.config
+    return pb.ModelInfo(
+        name=engine.name,
+        image_size=config.image_size,
+        fps=config.fps,
+        frames_per_chunk=config.frames_per_chunk,
+        latent_frames_per_chunk=config.dit.chunk_frames,
+        window_latent_frames=config.dit.window_frames,
+        default_steps=config.sampler.steps,
+        default_guidance=config.sampler.guidance_strength,
+        anchor_modes=list(ANCHOR_MODES),
+        default_anchor=DEFAULT_ANCHOR,
+        metrics=_numeric_leaves(engine.info.get("metrics", {})),
+    )
+
+
+def _numeric_leaves(tree: Any, prefix: str = "") -> dict[str, float]:
+    if isinstance(tree, dict):
+        leaves: dict[str, float] = {}
+        for key, value in tree.items():
+            leaves.update(_numeric_leaves(value, f"{prefix}{key}."))
+        return leaves
+    if isinstance(tree, int | float) and not isinstance(tree, bool):
+        return {prefix.rstrip("."): float(tree)}
+    return {}  # text and lists are provenance, not metrics
+
+
+def _prediction_error(error: PredictionError) -> pb.PredictionError:
+    return pb.PredictionError(
+        latent_frames=error.latent_frames,
+        latent_norm=error.latent_norm,
+        latent_rms=error.latent_rms,
+        pixel_frames=error.pixel_frames,
+        psnr_db=error.psnr_db,
+    )
+
+
+class WireSession:
+    def __init__(self, engine: Engine, config: pb.SessionConfig, max_message_bytes: int):
+        self.engine = engine
+        image_size = engine.config.image_size
+        anchor = config.anchor or DEFAULT_ANCHOR
+        if anchor not in ANCHOR_MODES:
+            raise ValueError(
+                f"config.anchor={anchor!r} is not an anchor mode; accepted: "
+                f"{', '.join(ANCHOR_MODES)} (or empty for {DEFAULT_ANCHOR})"
+            )
+        window_limit = engine.config.dit.window_frames
+        if config.window_latent_frames > window_limit:
+            raise ValueError(
+                f"config.window_latent_frames={config.window_latent_frames} is out of range; "
+                f"accepted: 1..{window_limit} (or 0 for {window_limit})"
+            )
+        self.output_encoding = check_encoding(config.output_encoding, "config.output_encoding")
+        self.output_size = self._output_size(config, image_size, max_message_bytes)
+        with naming("config"):
+            self.session = engine.open(
+                anchor=anchor,
+                seed=config.seed,
+                steps=config.steps or None,
+                window=config.window_latent_frames or None,
+                guidance=config.guidance if config.HasField("guidance") else None,
+            )
+        self._next_frame = 0  # index in the session's video of the next frame handed out
+
+    def _output_size(
+        self, config: pb.SessionConfig, image_size: int, max_message_bytes: int
+    ) -> tuple[int, int]:
+        if not config.output_width and not config.output_height:
+            return image_size, image_size
+        width = check_side(config.output_width, "config.output_width")
+        height = check_side(config.output_height, "config.output_height")
+        # Sizes are checked against raw RGB24 even for PNG/JPEG, whose size depends on content.
+        chunk_bytes = self.engine.config.frames_per_chunk * width * height * 3
+        if chunk_bytes + _MESSAGE_OVERHEAD_BYTES > max_message_bytes:
+            raise ValueError(
+                f"config.output_width={width} output_height={height}: a chunk of "
+                f"{self.engine.config.frames_per_chunk} such frames is {chunk_bytes} bytes, more "
+                f"than the server's max message size of {max_message_bytes} bytes; accepted: a "
+                "smaller output size"
+            )
+        return height, width
+
+    def ready(self) -> pb.SessionReady:
+        session, config = self.session, self.engine.config
+        height, width = self.output_size
+        resolved = pb.SessionConfig(
+            anchor=session.anchor,
+            seed=session.seed,
+            steps=session.steps,
+            window_latent_frames=session.window,
+            guidance=session.guidance,
+            output_width=width,
+            output_height=height,
+            output_encoding=self.output_encoding or pb.FRAME_ENCODING_RGB24,
+        )
+        return pb.SessionReady(
+            config=resolved,
+            image_size=config.image_size,
+            fps=config.fps,
+            frames_per_chunk=config.frames_per_chunk,
+        )
+
+    def push_message(self, frames: pb.Frames, field: str) -> pb.FramesAccepted:
+        return self.push(frames_to_array(frames, field, self.engine.config.image_size))
+
+    def push(self, frames: np.ndarray) -> pb.FramesAccepted:
+        """Real frames, uint8 (N, H, W, 3); answers how many are in and the live drift."""
+        with naming("frames"):
+            self.session.push(frames)
+        self._next_frame = self.session.frames_pushed
+        error = self.session.prediction_error
+        return pb.FramesAccepted(
+            frames_pushed=self.session.frames_pushed,
+            latent_frames=self.session.latent_frames,
+            prediction_error=None if error is None else _prediction_error(error),
+        )
+
+    def chunks(self, num_frames: int, field: str) -> Iterator[pb.Chunk]:
+        """Checks the request now, then generates the frames chunk by chunk as it is iterated."""
+        if num_frames < 1:
+            raise ValueError(f"{field}={num_frames} is out of range; accepted: >= 1")
+        with naming(field):
+            pieces = self.session.stream(num_frames)
+        return self._chunks(pieces, num_frames)
+
+    def _chunks(self, pieces: Iterator[np.ndarray], num_frames: int) -> Iterator[pb.Chunk]:
+        sent = 0
+        for piece in pieces:  # (n, S, S, 3), all from the chunk last_chunk describes
+            info = self.session.last_chunk
+            sent += len(piece)
+            yield pb.Chunk(
+                chunk_index=info.index,
+                first_frame_index=self._next_frame,
+                frames=[self._to_wire(frame) for frame in piece],
+                latency_ms=info.latency_ms,
+                anchor_penalty=info.anchor_penalty,
+                last_of_request=sent == num_frames,
+            )
+            self._next_frame += len(piece)
+
+    def _to_wire(self, frame: np.ndarray) -> pb.Frame:
+        return array_to_frame(resize_center_crop(frame, *self.output_size), self.output_encoding)
+
+
+def seconds_to_frames(seconds: float, fps: float, field: str) -> int:
+    """Whole frames covering `seconds` at `fps` (rounded up, so the length asked for is reached)."""
+    longest = MAX_EXTEND_FRAMES / fps
+    if not math.isfinite(seconds) or not 0 < seconds <= longest:
+        raise ValueError(f"{field}={seconds} is out of range; accepted: > 0 and <= {longest:.0f}")
+    # Rounding first keeps 2 s at 16 fps at 32 frames despite 2.0 * 16 carrying float error.
+    return max(1, math.ceil(round(seconds * fps, 6)))

@@ -1,0 +1,71 @@
+"""The `stream` commands that serve or talk to the engine, run as a user would run them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from serve.background import BackgroundServer
+from serve.cli import main
+from serve.settings import ServerSettings
+from stream import Engine
+from stream.video_io import probe_video, write_mp4
+
+
+@pytest.fixture(scope="module")
+def server(tiny_engine):
+    with BackgroundServer(tiny_engine, ServerSettings(port=0), warm=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def clip_file(tmp_path_factory, clip):
+    path = tmp_path_factory.mktemp("clips") / "clip.mp4"
+    write_mp4(path, clip, fps=16)
+    return path
+
+
+def test_extend_over_grpc_writes_the_requested_frames(server, clip_file, tmp_path):
+    out = tmp_path / "out.mp4"
+    argv = ["extend", str(clip_file), "-o", str(out), "--frames", "6", "--server", server.target]
+    assert main(argv + ["--anchor", "both", "--seed", "3"]) == 0
+    assert probe_video(out).num_frames == 6
+
+
+def test_extend_in_process_writes_the_input_then_the_requested_seconds(
+    tiny_engine, clip_file, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(Engine, "load", classmethod(lambda cls, path=None: tiny_engine))
+    out = tmp_path / "out.mp4"
+    argv = ["extend", str(clip_file), "-o", str(out), "--seconds", "0.25", "--with-input"]
+    assert main(argv + ["--compilation-cache", ""]) == 0
+    assert probe_video(out).num_frames == 17 + 4  # 0.25 s at 16 fps
+
+
+def test_live_prints_chunk_latency_and_live_drift_and_writes_the_chunks(
+    server, clip_file, tmp_path, capsys
+):
+    out = tmp_path / "live.mp4"
+    argv = ["live", str(clip_file), "--server", server.target, "-o", str(out), "--speed", "8"]
+    assert main(argv + ["--every", "0.5", "--frames", "4", "--tail-seconds", "0.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "latency" in printed and "live drift" in printed
+    assert probe_video(out).num_frames == 4 + 4 + 8  # two continuations, then the tail
+
+
+def test_info_prints_the_servers_model_as_json(server, capsys):
+    assert main(["info", "--server", server.target, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["name"], info["image_size"], info["frames_per_chunk"]) == ("tiny-test", 32, 8)
+
+
+def test_unreachable_server_is_reported_without_a_traceback(clip_file, tmp_path, capsys):
+    argv = ["extend", str(clip_file), "-o", str(tmp_path / "x.mp4"), "--frames", "1"]
+    assert main(argv + ["--server", "127.0.0.1:1", "--wait", "0"]) == 1
+    assert "UNAVAILABLE" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_certificate_without_its_key(capsys):
+    assert main(["serve", "--tls-cert", "cert.pem"]) == 2
+    assert "--tls-cert and --tls-key go together" in capsys.readouterr().err

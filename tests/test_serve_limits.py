@@ -1,0 +1,79 @@
+"""Bounds of the server: sessions at once, cancelled sessions, work ahead of a slow reader."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+
+from serve.background import BackgroundServer
+from serve.client import StreamClient
+from serve.concurrency import Prefetch
+from serve.settings import ServerSettings
+
+
+@pytest.fixture(scope="module")
+def one_slot_server(tiny_engine):
+    settings = ServerSettings(port=0, max_sessions=1)
+    with BackgroundServer(tiny_engine, settings, warm=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(one_slot_server):
+    with StreamClient(one_slot_server.target) as connected:
+        yield connected
+
+
+def _wait_for_free_slots(server: BackgroundServer, timeout: float = 10.0) -> float:
+    """Seconds until the server has no session open (polled; the server frees slots itself)."""
+    started = time.monotonic()
+    while server.server.service.slots.active:
+        assert time.monotonic() - started < timeout, "the slot was not freed"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def test_full_server_answers_resource_exhausted(one_slot_server, client, clip):
+    with client.session() as holder:
+        holder.push(clip[:1])
+        with pytest.raises(grpc.RpcError) as session_refused:
+            client.session()
+        with pytest.raises(grpc.RpcError) as job_refused:
+            list(client.extend(clip, num_frames=1))
+    for refused in (session_refused, job_refused):
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "--max-sessions" in refused.value.details()
+
+
+def test_cancelled_session_frees_its_slot_at_once(one_slot_server, client, clip):
+    live = client.session()
+    live.push(clip)
+    live.request_extension(100_000)  # would run for many minutes if the cancel went unseen
+    next(live.events())
+    live.cancel()
+    assert _wait_for_free_slots(one_slot_server) < 5.0
+    with client.session() as again:
+        assert again.push(clip[:1]).frames_pushed == 1
+
+
+def test_prefetch_runs_at_most_its_depth_ahead_of_a_stalled_reader():
+    pulled = itertools.count()
+
+    def numbers():
+        while True:
+            yield next(pulled)
+
+    async def read_one_then_stall() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            async with Prefetch(pool, numbers(), depth=2) as ahead:
+                assert await anext(ahead) == 0
+                await asyncio.sleep(0.3)  # a reader that stopped reading
+
+    asyncio.run(read_one_then_stall())
+    # Item 0 was read, 2 wait in the queue and 1 waits to be put: nothing more was made.
+    assert next(pulled) <= 4
