@@ -9,7 +9,6 @@ it on as INVALID_ARGUMENT unchanged.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -19,11 +18,10 @@ import numpy as np
 from serve.frames import array_to_frame, check_encoding, check_side, frames_to_array
 from serve.wire import stream_pb2 as pb
 from stream import Engine, PredictionError
-from stream.anchor import ANCHOR_MODES
+from stream.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
 from stream.video_io import resize_center_crop
 
 # The engine's own default, read from its signature so that the two can never disagree.
-DEFAULT_ANCHOR: str = inspect.signature(Engine.open).parameters["anchor"].default
 
 MAX_EXTEND_FRAMES = 2**32 - 1  # what ExtendCommand.num_frames can say
 _MESSAGE_OVERHEAD_BYTES = 4096  # field tags and the chunk's other fields, generously

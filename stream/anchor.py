@@ -19,6 +19,7 @@ from __future__ import annotations
 import jax
 
 ANCHOR_MODES: tuple[str, ...] = ("none", "attention", "guidance", "both")
+DEFAULT_ANCHOR = "attention"
 
 
 def check_anchor_mode(mode: object) -> str:

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from stream.anchor import check_anchor_mode
+from stream.anchor import DEFAULT_ANCHOR, check_anchor_mode
 from stream.checkpoint import build_models, is_checkpoint, load_model
 from stream.config import EngineConfig
 from stream.dit import DiT
@@ -86,7 +86,7 @@ class Engine:
 
     def open(
         self,
-        anchor: str = "attention",
+        anchor: str = DEFAULT_ANCHOR,
         seed: int = 0,
         steps: int | None = None,
         window: int | None = None,

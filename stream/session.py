@@ -186,7 +186,13 @@ class Session:
         return np.concatenate(list(self.stream(num_frames)), axis=0)
 
     def stream(self, num_frames: int) -> Iterator[np.ndarray]:
-        """The frames of extend(num_frames), yielded chunk by chunk as they are made."""
+        """The frames of extend(num_frames), yielded chunk by chunk as they are made.
+
+        Each yielded piece comes from exactly one generated chunk, and `last_chunk` describes
+        that chunk when the piece is yielded. The first chunk after a push that left frames
+        waiting for a complete group of 4 skips those frames (they were pushed, so they are not
+        predicted), so it yields fewer than frames_per_chunk frames.
+        """
         num_frames = _check_count("num_frames", num_frames, 1)
         if self._latent_count == 0:
             raise ValueError("extend before any push: push at least one frame first")
