@@ -99,31 +99,46 @@ def measure_stages(engine: Engine, repeats: int) -> list[dict[str, Any]]:
     ]
 
 
-def measure_rollout(engine: Engine, chunks: int, early: int) -> dict[str, Any]:
-    """Generate `chunks` chunks in one session; per-chunk latency early and at the end."""
+def _open_primed(engine: Engine):
+    """A session that has seen a full window of world frames; its endless chunk generator."""
     config = engine.config
     session = engine.open(anchor="both", seed=0)
-    size = config.image_size
-    session.push(
-        make_world("sprites", seed=0, size=size).frames(0, 1 + 4 * config.dit.window_frames)
-    )
-    latencies = []
+    world = make_world("sprites", seed=0, size=config.image_size)
+    session.push(world.frames(0, 1 + 4 * config.dit.window_frames))
+    return session, session.stream(10**9)
+
+
+def measure_rollout(engine: Engine, chunks: int, early: int, pairs: int = 20) -> dict[str, Any]:
+    """Throughput over `chunks` chunks of one session, then per-chunk latency early vs late.
+
+    Latency is compared in alternation: one chunk of a fresh session at chunk `early`, one of
+    the long session past chunk `chunks`, and again, so load that drifts over minutes on a shared
+    machine falls equally on both sides of the ratio.
+    """
+    late_session, late = _open_primed(engine)
     frames = 0
     start = time.perf_counter()
-    stream = session.stream(chunks * config.frames_per_chunk)
-    for chunk in tqdm(stream, total=chunks, desc="rollout", unit="chunk", leave=False):
-        latencies.append(session.last_chunk.latency_ms)
-        frames += len(chunk)
+    for _ in tqdm(range(chunks), desc="rollout", unit="chunk", leave=False):
+        frames += len(next(late))
     elapsed = time.perf_counter() - start
-    lat = np.asarray(latencies)
-    span = max(5, chunks // 50)
+    early_session, early_chunks = _open_primed(engine)
+    for _ in range(early):
+        next(early_chunks)
+    latencies: dict[str, list[float]] = {"early": [], "late": []}
+    for _ in range(pairs):
+        for name, session, generator in (
+            ("early", early_session, early_chunks),
+            ("late", late_session, late),
+        ):
+            next(generator)
+            latencies[name].append(session.last_chunk.latency_ms)
     return {
         "chunks": chunks,
         "frames": frames,
         "frames_per_s": frames / elapsed,
         "latency_ms_at_chunk": {
-            str(early): float(np.median(lat[max(0, early - span) : early + span])),
-            str(chunks): float(np.median(lat[-2 * span :])),
+            str(early): float(np.median(latencies["early"])),
+            str(chunks): float(np.median(latencies["late"])),
         },
     }
 
