@@ -10,6 +10,8 @@ import argparse
 import json
 import pathlib
 
+from stream.evaluation import add_eval_command
+
 
 def add_checkpoint_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -112,4 +114,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.set_defaults(run=_bench)
+    add_eval_command(commands, add_checkpoint_option)
     _add_drift(commands)

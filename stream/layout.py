@@ -38,18 +38,22 @@ def history_then_chunk(history: int, chunk: int) -> SequenceLayout:
     return SequenceLayout(jnp.asarray(time), jnp.asarray(noisy), jnp.asarray(block_start))
 
 
-def teacher_forcing(length: int, chunk: int) -> SequenceLayout:
-    """Clean frames 0..length-1, then a noisy copy of frames 1..length-1 cut into blocks of `chunk`.
+def teacher_forcing(length: int, chunk: int, first: int = 1) -> SequenceLayout:
+    """Clean frames 0..length-1, then a noisy copy of frames first..length-1 cut into blocks of
+    `chunk` starting at `first`.
 
-    Frame 0 (the anchor) is always given clean, so the noisy copy starts at frame 1, as extension
-    does after the first push.
+    Frame 0 (the anchor) is always given clean, so the noisy copy starts at frame 1 or later, as
+    extension does after the first push; `first` sets where block boundaries fall, which at
+    inference depends on how many latent frames were pushed.
     """
+    if not 1 <= first < length:
+        raise ValueError(f"first={first} must be in 1..length-1={length - 1}")
     clean_time = np.arange(length, dtype=np.int32)
-    noisy_time = np.arange(1, length, dtype=np.int32)
-    noisy_start = 1 + ((noisy_time - 1) // chunk) * chunk
+    noisy_time = np.arange(first, length, dtype=np.int32)
+    noisy_start = first + ((noisy_time - first) // chunk) * chunk
     return SequenceLayout(
         jnp.asarray(np.concatenate([clean_time, noisy_time])),
-        jnp.asarray(np.concatenate([np.zeros(length, bool), np.ones(length - 1, bool)])),
+        jnp.asarray(np.concatenate([np.zeros(length, bool), np.ones(len(noisy_time), bool)])),
         jnp.asarray(np.concatenate([clean_time, noisy_start]).astype(np.int32)),
     )
 

@@ -1,0 +1,119 @@
+"""Training from the command line: it resumes after a SIGKILL on the same loss trajectory, the
+DiT trains on the frozen VAE, and a run exports to a model folder the engine loads."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stream.engine import Engine
+
+REPO = Path(__file__).resolve().parents[1]
+STEPS = 7
+
+
+def _command(kind: str, run_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "train", kind, "--run-dir", str(run_dir), "--config", "tiny",
+        "--steps", str(STEPS), "--batch", "2", "--checkpoint-every", "3", "--eval-every", "100",
+        "--warmup", "2", *extra,
+    ]  # fmt: skip
+
+
+def _env(cache: Path) -> dict[str, str]:
+    """No real clips (the test is about the loop, and decoding them would dominate its time),
+    and a compilation cache shared by the runs, so each compiles the tiny models only once."""
+    return {
+        **os.environ,
+        "STREAM_VIDEO_DIR": "/nonexistent",
+        "JAX_PLATFORMS": "cpu",
+        "JAX_COMPILATION_CACHE_DIR": str(cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
+
+def _losses(run_dir: Path) -> dict[int, float]:
+    """The last logged loss of every step (a resumed run logs the replayed steps again)."""
+    losses = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if "loss" in record:
+            losses[record["step"]] = record["loss"]
+    return losses
+
+
+def _wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        # Orbax writes into a temporary folder and renames it to the bare step when committed.
+        committed = [p for p in (run_dir / "checkpoints").glob("*") if p.name.isdigit()]
+        if committed and process.poll() is None:
+            return
+        assert process.poll() is None, "training ended before it wrote a checkpoint"
+        time.sleep(0.2)
+    raise AssertionError("no checkpoint written in time")
+
+
+@pytest.fixture(scope="module")
+def vae_runs(tmp_path_factory) -> tuple[Path, Path]:
+    """An uninterrupted VAE run and one killed after its first checkpoint, then resumed."""
+    root = tmp_path_factory.mktemp("runs")
+    whole, killed = root / "whole", root / "killed"
+    env = _env(root / "jax_cache")
+    uninterrupted = subprocess.Popen(
+        _command("vae", whole), cwd=REPO, env=env, stderr=subprocess.DEVNULL
+    )
+    victim = subprocess.Popen(_command("vae", killed), cwd=REPO, env=env, stderr=subprocess.DEVNULL)
+    _wait_for_checkpoint(victim, killed, timeout=900)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    resumed = subprocess.run(
+        _command("vae", killed), cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stderr
+    assert uninterrupted.wait() == 0
+    return whole, killed
+
+
+def test_resumed_run_continues_the_same_loss_trajectory(vae_runs):
+    whole, killed = (_losses(run) for run in vae_runs)
+    assert sorted(whole) == sorted(killed) == list(range(1, STEPS + 1))
+    np.testing.assert_allclose(
+        [killed[s] for s in whole], [whole[s] for s in whole], rtol=1e-6, atol=0
+    )
+    assert whole[STEPS] < whole[1], "the loss should come down within a few steps"
+
+
+def test_dit_trains_on_the_frozen_vae_and_exports(vae_runs, tmp_path):
+    vae_run = vae_runs[0]
+    env = _env(vae_run.parent / "jax_cache")
+    dit_run, model = tmp_path / "dit", tmp_path / "model"
+    steps = ["--steps", "2", "--checkpoint-every", "2"]
+    train = subprocess.run(
+        _command("dit", dit_run, "--vae", str(vae_run), *steps),
+        cwd=REPO, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert train.returncode == 0, train.stderr[-2000:]
+    assert np.isfinite(list(_losses(dit_run).values())).all()
+    export = subprocess.run(
+        [sys.executable, "-m", "train", "export", "--dit-run", str(dit_run), "--out", str(model),
+         "--no-eval"],
+        cwd=REPO, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert export.returncode == 0, export.stderr[-2000:]
+    engine = Engine.load(model)
+    assert engine.info["steps"] == {"vae": STEPS, "dit": 2}
+    assert "tree.avi" in engine.info["held_out"]
+    session = engine.open(seed=0)
+    session.push(np.zeros((5, 32, 32, 3), np.uint8))
+    assert session.extend(8).shape == (8, 32, 32, 3)

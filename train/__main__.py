@@ -1,0 +1,172 @@
+"""python -m train vae|dit|export: train the engine's models, resume them, ship them.
+
+  python -m train vae --run-dir runs/vae
+  python -m train dit --run-dir runs/dit --vae runs/vae
+  python -m train export --dit-run runs/dit --out stream/assets/default_model
+
+A run directory holds train_config.json, metrics.jsonl and Orbax checkpoints; running the same
+command again resumes from the latest checkpoint (the saved config wins; --steps may extend it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from stream.evaluation import default_video_dir
+from train.checkpointing import RunDirectory
+from train.config import PRESETS, DiTTraining, OptimConfig, VAETraining, from_dict, to_json
+
+
+def _common_options(parser: argparse.ArgumentParser, default_steps: int, default_lr: float):
+    parser.add_argument("--run-dir", required=True, help="where checkpoints and metrics go")
+    parser.add_argument(
+        "--config", choices=sorted(PRESETS), default="small", help="model size (default small)"
+    )
+    parser.add_argument("--steps", type=int, help=f"total steps (default {default_steps})")
+    parser.add_argument("--batch", type=int, help="global batch, a multiple of the devices")
+    parser.add_argument("--lr", type=float, help=f"peak learning rate (default {default_lr})")
+    parser.add_argument("--warmup", type=int, help="warm-up steps (default 200)")
+    parser.add_argument("--seed", type=int, help="seed of data, noise and init (default 0)")
+    parser.add_argument("--real-ratio", type=float, help="fraction of real clips (default 0.3)")
+    parser.add_argument("--video-dir", help="folder of real clips (default ../shared/data/video)")
+    parser.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    parser.add_argument("--checkpoint-minutes", type=float, help="at most this long between")
+    parser.add_argument("--eval-every", type=int, help="steps between evaluations")
+    parser.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="continue from the run directory's latest checkpoint (default on)",
+    )
+
+
+def _run_config(args: argparse.Namespace, base, default_steps: int, default_lr: float):
+    run = base.run
+    optim = OptimConfig(
+        learning_rate=args.lr or default_lr,
+        warmup_steps=args.warmup if args.warmup is not None else run.optim.warmup_steps,
+    )
+    data = dataclasses.replace(
+        run.data,
+        video_dir=args.video_dir,
+        real_ratio=args.real_ratio if args.real_ratio is not None else run.data.real_ratio,
+    )
+    overrides = {
+        "steps": args.steps or default_steps,
+        "batch": args.batch,
+        "seed": args.seed,
+        "checkpoint_every": args.checkpoint_every,
+        "checkpoint_minutes": args.checkpoint_minutes,
+        "eval_every": args.eval_every,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    run = dataclasses.replace(run, engine=PRESETS[args.config], optim=optim, data=data, **overrides)
+    return dataclasses.replace(base, run=run)
+
+
+def _open_run(args: argparse.Namespace, kind: type, fresh):
+    """The run directory and its config: the saved one when resuming, else a fresh one."""
+    directory = RunDirectory(args.run_dir)
+    saved = directory.config_file.exists() and directory.latest_step() is not None
+    if saved and not args.resume:
+        sys.exit(f"{args.run_dir} already has checkpoints: pass --resume or use a new --run-dir")
+    if saved:
+        config = from_dict(kind, json.loads(directory.config_file.read_text()))
+        if args.steps:
+            config = dataclasses.replace(
+                config, run=dataclasses.replace(config.run, steps=args.steps)
+            )
+        print(f"resuming {args.run_dir} at step {directory.latest_step()}", file=sys.stderr)
+    else:
+        config = fresh()
+    directory.config_file.write_text(to_json(config))
+    return directory, config
+
+
+def _video_dir(config) -> Path:
+    return Path(config.run.data.video_dir) if config.run.data.video_dir else default_video_dir()
+
+
+def _vae(args: argparse.Namespace) -> int:
+    from train.loop import train
+    from train.sharding import make_mesh
+    from train.vae_trainer import vae_task
+
+    base = VAETraining()
+    directory, config = _open_run(args, VAETraining, lambda: _run_config(args, base, 20_000, 1e-3))
+    train(vae_task(config, _video_dir(config)), config.run, directory, make_mesh())
+    return 0
+
+
+def _dit(args: argparse.Namespace) -> int:
+    from train.dit_trainer import dit_task
+    from train.loop import train
+    from train.sharding import make_mesh
+
+    objective = DiTTraining().objective
+    objective = dataclasses.replace(
+        objective,
+        reuse=args.reuse or objective.reuse,
+        sequence_latents=args.sequence_latents or objective.sequence_latents,
+    )
+    base = DiTTraining(objective=objective, vae=str(Path(args.vae).absolute()) if args.vae else "")
+
+    def fresh():
+        if not args.vae:
+            sys.exit("--vae is required to start a DiT run (a VAE run directory or model folder)")
+        return _run_config(args, base, 50_000, 3e-4)
+
+    directory, config = _open_run(args, DiTTraining, fresh)
+    train(dit_task(config, directory, _video_dir(config)), config.run, directory, make_mesh())
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from train.export import export
+
+    report = export(args.dit_run, args.out, name=args.name, evaluate=args.eval)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    vae = commands.add_parser("vae", help="train the causal VAE (reconstruction + KL)")
+    _common_options(vae, 20_000, 1e-3)
+    vae.set_defaults(run=_vae)
+    dit = commands.add_parser(
+        "dit", help="train the DiT on latents of the frozen VAE (diffusion forcing)"
+    )
+    _common_options(dit, 50_000, 3e-4)
+    dit.add_argument("--vae", help="VAE run directory or model folder to freeze (first start)")
+    dit.add_argument(
+        "--reuse", type=int, help="steps trained on one encoded batch (default 2; encoding costs)"
+    )
+    dit.add_argument(
+        "--sequence-latents", type=int, help="latent frames per training sequence (default 12)"
+    )
+    dit.set_defaults(run=_dit)
+    export = commands.add_parser(
+        "export", help="write a model folder (the DiT run's frozen VAE + its latest DiT)"
+    )
+    export.add_argument("--dit-run", required=True, help="DiT run directory")
+    export.add_argument("--out", required=True, help="model folder to write")
+    export.add_argument("--name", help="model name (default: derived from the run)")
+    export.add_argument(
+        "--eval",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run stream eval on the exported model and store its metrics (default on)",
+    )
+    export.set_defaults(run=_export)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

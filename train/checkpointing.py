@@ -1,0 +1,50 @@
+"""A run directory: the training config as JSON, metrics.jsonl, and Orbax checkpoints of the
+training state (model parameters, optimiser state, step). Batches are pure functions of
+(seed, step), so the step is the whole data position."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+from typing import Any
+
+import orbax.checkpoint as ocp
+
+CONFIG_FILE = "train_config.json"
+METRICS_FILE = "metrics.jsonl"
+
+
+class RunDirectory:
+    def __init__(self, path: str | pathlib.Path, keep: int = 3):
+        self.path = pathlib.Path(path).absolute()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._manager = ocp.CheckpointManager(
+            self.path / "checkpoints",
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+        )
+
+    @property
+    def config_file(self) -> pathlib.Path:
+        return self.path / CONFIG_FILE
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def save(self, step: int, state: Any) -> None:
+        """Asynchronous: training continues while the previous save finishes writing."""
+        self._manager.save(step, args=ocp.args.StandardSave(state))
+
+    def restore(self, like: Any, step: int | None = None) -> Any:
+        step = self.latest_step() if step is None else step
+        return self._manager.restore(step, args=ocp.args.StandardRestore(like))
+
+    def log(self, record: dict[str, Any]) -> None:
+        with open(self.path / METRICS_FILE, "a") as f:
+            f.write(json.dumps({"time": time.time(), **record}) + "\n")
+
+    def wait(self) -> None:
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.close()

@@ -1,0 +1,123 @@
+"""Training configurations: frozen dataclasses written as JSON beside every run's checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from stream.config import DiTConfig, EngineConfig
+from stream.vae import VAEConfig
+
+# The shipped model: a 2-core CPU trains it in hours and it stays far below the 50 MB budget
+# (about 4M VAE + 4M DiT float32 parameters). Patch 2 gives 16 tokens per 8x8 latent frame, so a
+# teacher-forcing sequence of 12 + 10 latent frames is 352 tokens.
+SMALL = EngineConfig(
+    image_size=64,
+    vae=VAEConfig(latent_channels=8, base_channels=16),
+    dit=DiTConfig(
+        latent_channels=8,
+        latent_size=8,
+        patch=2,
+        dim=192,
+        depth=6,
+        heads=3,
+        chunk_frames=2,
+        window_frames=8,
+    ),
+)
+
+# For tests and CI: seconds per step.
+TINY = EngineConfig(
+    image_size=32,
+    vae=VAEConfig(latent_channels=4, base_channels=8, channel_mults=(1, 2, 2, 2)),
+    dit=DiTConfig(
+        latent_channels=4, latent_size=4, dim=48, heads=2, depth=2, chunk_frames=2, window_frames=4
+    ),
+)
+
+PRESETS: dict[str, EngineConfig] = {"small": SMALL, "tiny": TINY}
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    learning_rate: float = 1e-3
+    warmup_steps: int = 200
+    final_lr_fraction: float = 0.1  # cosine decays to this fraction of the peak
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0  # global gradient norm
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    video_dir: str | None = None  # None: ../shared/data/video or $STREAM_VIDEO_DIR
+    real_ratio: float = 0.3  # fraction of clips taken from real video, the rest from worlds
+    threads: int = 2  # background threads preparing batches
+    prefetch: int = 4  # batches prepared ahead (the bounded queue's depth)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """What every run shares: the model, its optimiser, its data and its rhythm."""
+
+    engine: EngineConfig = SMALL
+    optim: OptimConfig = OptimConfig()
+    data: DataConfig = DataConfig()
+    steps: int = 20_000
+    batch: int = 4
+    seed: int = 0
+    checkpoint_every: int = 200  # steps; also at least every checkpoint_minutes
+    checkpoint_minutes: float = 5.0
+    eval_every: int = 500
+    keep_checkpoints: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEObjective:
+    frames: int = 5  # 1 + 4k pixel frames per clip: frame 0 alone, then groups of 4
+    l1_weight: float = 1.0
+    l2_weight: float = 1.0
+    gradient_weight: float = 0.5  # L1 between spatial finite differences (edges)
+    kl_weight: float = 1e-4
+
+
+@dataclasses.dataclass(frozen=True)
+class DiTObjective:
+    sequence_latents: int = 12  # latent frames per clip, longer than the window
+    reuse: int = 2  # steps that train on one encoded batch (fresh noise each time)
+    logit_normal_scale: float = 1.0  # block noise levels: sigmoid(N(0, scale)), then shifted
+    context_noise: float = 0.1  # clean frames other than the anchor get s ~ U(0, this)
+    anchor_drop: float = 0.3  # probability of training without the attention anchor
+    full_window: float = 0.5  # probability of the full window, else uniform in 1..window
+
+
+def to_json(config: Any) -> str:
+    return json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True)
+
+
+def from_dict(kind: type, raw: dict[str, Any]) -> Any:
+    """Rebuild a (nested) frozen dataclass from its asdict form."""
+    values = {}
+    for field in dataclasses.fields(kind):
+        if field.name not in raw:
+            continue
+        value = raw[field.name]
+        if field.name == "engine":
+            value = EngineConfig.from_dict(value)
+        elif dataclasses.is_dataclass(field.default):
+            value = from_dict(type(field.default), value)
+        values[field.name] = value
+    return kind(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class VAETraining:
+    run: RunConfig = RunConfig()
+    objective: VAEObjective = VAEObjective()
+
+
+@dataclasses.dataclass(frozen=True)
+class DiTTraining:
+    run: RunConfig = RunConfig()
+    objective: DiTObjective = DiTObjective()
+    vae: str = ""  # where the frozen VAE came from (a VAE run or a model folder)

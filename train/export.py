@@ -1,0 +1,44 @@
+"""Ship a model: the DiT run's frozen VAE and latest DiT as a model folder (config.json,
+info.json with the model card's metrics, Orbax parameters), loadable by Engine.load(path)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+from flax import nnx
+
+from stream.checkpoint import build_models, load_model, save_model
+from stream.engine import Engine
+from stream.evaluation import run_eval
+from train.data import HELD_OUT
+from train.dit_trainer import FROZEN_VAE
+from train.runs import latest_state
+
+
+def export(
+    dit_run: str | pathlib.Path, out: str | pathlib.Path, name: str | None, evaluate: bool
+) -> dict[str, Any]:
+    config, state = latest_state(dit_run, "dit")
+    engine_config = config.run.engine
+    _, vae, _, vae_info = load_model(pathlib.Path(dit_run) / FROZEN_VAE)
+    dit = build_models(engine_config)[1]
+    nnx.update(dit, state["params"])
+    dit_steps = int(state["step"])
+    info = {
+        "name": name or f"stream-64px vae{vae_info.get('steps')}-dit{dit_steps}",
+        "steps": {"vae": vae_info.get("steps"), "dit": dit_steps},
+        "wall_time_s": {"vae": vae_info.get("wall_time_s"), "dit": float(state["wall_time"])},
+        "data": (
+            f"worlds (sprites, drift, orbits; seeds < 2^30) and real clips, "
+            f"real fraction {config.run.data.real_ratio} for the DiT"
+        ),
+        "held_out": list(HELD_OUT),
+        "metrics": {},
+    }
+    path = save_model(out, engine_config, vae, dit, info)
+    if evaluate:
+        info["metrics"] = run_eval(Engine.load(path))
+        (path / "info.json").write_text(json.dumps(info, indent=2, sort_keys=True))
+    return info

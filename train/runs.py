@@ -1,0 +1,38 @@
+"""Reading a run directory from outside the loop: its config and its latest parameters."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import jax
+
+from stream.checkpoint import build_models
+from train.checkpointing import RunDirectory
+from train.config import DiTTraining, VAETraining, from_dict
+from train.loop import initial_state, make_optimizer
+
+KINDS: dict[str, type] = {"vae": VAETraining, "dit": DiTTraining}
+
+
+def read_config(path: str | pathlib.Path, kind: str) -> Any:
+    directory = RunDirectory(path)
+    return from_dict(KINDS[kind], json.loads(directory.config_file.read_text()))
+
+
+def latest_state(path: str | pathlib.Path, kind: str) -> tuple[Any, dict[str, Any]]:
+    """(training config, training state) of a run's latest checkpoint; the state holds
+    "params" (a pure dict), "opt", "step" and "wall_time"."""
+    directory = RunDirectory(path)
+    step = directory.latest_step()
+    if step is None:
+        raise ValueError(f"run directory {str(path)!r} has no checkpoint yet")
+    config = read_config(path, kind)
+    run = config.run
+    optimizer, _ = make_optimizer(run.optim, run.steps)
+    index = 0 if kind == "vae" else 1
+    like = jax.eval_shape(lambda: initial_state(build_models(run.engine)[index], optimizer))
+    state = directory.restore(like, step)
+    directory.close()
+    return config, state
