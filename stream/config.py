@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
-from stream.vae import SPATIAL_FACTOR, TEMPORAL_FACTOR, VAEConfig
+from stream.vae import TEMPORAL_FACTOR, VAEConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,11 +58,12 @@ class EngineConfig:
     sampler: SamplerConfig = dataclasses.field(default_factory=SamplerConfig)
 
     def __post_init__(self) -> None:
-        if self.image_size % SPATIAL_FACTOR:
-            raise ValueError(f"image_size={self.image_size} must be a multiple of {SPATIAL_FACTOR}")
-        if self.dit.latent_size * SPATIAL_FACTOR != self.image_size:
+        factor = self.vae.spatial_factor
+        if self.image_size % factor:
+            raise ValueError(f"image_size={self.image_size} must be a multiple of {factor}")
+        if self.dit.latent_size * factor != self.image_size:
             raise ValueError(
-                f"dit.latent_size={self.dit.latent_size} must equal image_size/{SPATIAL_FACTOR}"
+                f"dit.latent_size={self.dit.latent_size} must equal image_size/{factor}"
             )
         if self.dit.latent_channels != self.vae.latent_channels:
             raise ValueError("dit.latent_channels must equal vae.latent_channels")

@@ -1,4 +1,4 @@
-"""Causal 3D VAE: 8x spatial and 4x temporal compression with exact streaming encode and decode.
+"""Causal 3D VAE: 2^(levels-1) spatial and 4x temporal compression, exact streaming encode/decode.
 
 Every temporal convolution sees only the past: its zero padding is kt-1 frames before the clip,
 and in streaming a cache of the conv's last kt-1 input frames takes the padding's place, so any
@@ -35,9 +35,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-SPATIAL_FACTOR = 8  # three stride-2 spatial down/upsamplings
-TEMPORAL_FACTOR = 4  # two stride-2 temporal down/upsamplings, at the two lowest-resolution steps
-NUM_LEVELS = 4  # resolutions 1, 1/2, 1/4, 1/8; levels 2 and 3 run at 1/2 and 1/4 the frame rate
+TEMPORAL_FACTOR = 4  # two stride-2 temporal down/upsamplings, into the two lowest-resolution levels
 
 # One cache per causal conv with kt > 1, keyed by the conv's name: its last kt-1 input frames.
 EncoderState = dict[str, jax.Array]
@@ -48,17 +46,31 @@ DecoderState = dict[str, jax.Array]
 class VAEConfig:
     latent_channels: int = 8
     base_channels: int = 16  # channels at full resolution
-    channel_mults: tuple[int, ...] = (1, 2, 4, 8)  # per level
+    # One entry per level; each level after the first halves the resolution, so 4 levels give
+    # 8x spatial compression and 3 give 4x. The last two levels run at 1/2 and 1/4 the frame rate.
+    channel_mults: tuple[int, ...] = (1, 2, 4, 8)
     num_res_blocks: int = 1  # per level, in both encoder and decoder
     frame_attention: bool = True  # self-attention within one frame at the lowest resolution
+    # Latents leave the encoder multiplied by this and enter the decoder divided by it: set once
+    # the VAE is trained, so the DiT sees latents of about unit variance, like its noise.
+    latent_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        if len(self.channel_mults) != NUM_LEVELS:
-            raise ValueError(f"channel_mults needs {NUM_LEVELS} levels, got {self.channel_mults}")
+        if len(self.channel_mults) < 3:
+            raise ValueError(
+                f"channel_mults needs at least 3 levels (two run at reduced frame rate), "
+                f"got {self.channel_mults}"
+            )
+        if not self.latent_scale > 0:
+            raise ValueError(f"latent_scale must be positive, got {self.latent_scale}")
+
+    @property
+    def levels(self) -> int:
+        return len(self.channel_mults)
 
     @property
     def spatial_factor(self) -> int:
-        return SPATIAL_FACTOR
+        return 2 ** (self.levels - 1)
 
     @property
     def temporal_factor(self) -> int:
@@ -79,13 +91,13 @@ def _default_init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> 
     return draw.reshape(shape) * (1 / math.sqrt(n // shape[-1]))
 
 
-def _reduced_rate(level: int) -> bool:
-    return level >= NUM_LEVELS - 2
+def _reduced_rate(level: int, levels: int) -> bool:
+    return level >= levels - 2
 
 
-def _level_kt(level: int) -> int:
+def _level_kt(level: int, levels: int) -> int:
     """Temporal kernel of a level's res blocks: 1 at the full frame rate (see the docstring)."""
-    return 3 if _reduced_rate(level) else 1
+    return 3 if _reduced_rate(level, levels) else 1
 
 
 class CausalConv(nnx.Module):
@@ -218,14 +230,17 @@ class Upsample(nnx.Module):
 
 class Encoder(nnx.Module):
     def __init__(self, cfg: VAEConfig, *, rngs: nnx.Rngs):
-        c, n = cfg.channels, cfg.num_res_blocks
+        c, n, top = cfg.channels, cfg.num_res_blocks, cfg.levels - 1
         self.conv_in = CausalConv("enc.in", 3, c(0), rngs=rngs)
         self.levels = nnx.List(
             [
                 nnx.List(
-                    [ResBlock(f"enc.l{lv}.b{i}", c(lv), _level_kt(lv), rngs=rngs) for i in range(n)]
+                    [
+                        ResBlock(f"enc.l{lv}.b{i}", c(lv), _level_kt(lv, cfg.levels), rngs=rngs)
+                        for i in range(n)
+                    ]
                 )
-                for lv in range(NUM_LEVELS)
+                for lv in range(cfg.levels)
             ]
         )
         # Stride 2 in space at every step down, and in time (kt=3) into the reduced-rate levels.
@@ -236,17 +251,17 @@ class Encoder(nnx.Module):
                     c(lv),
                     c(lv + 1),
                     rngs=rngs,
-                    kt=_level_kt(lv + 1),
-                    stride_t=2 if _reduced_rate(lv + 1) else 1,
+                    kt=_level_kt(lv + 1, cfg.levels),
+                    stride_t=2 if _reduced_rate(lv + 1, cfg.levels) else 1,
                     stride_s=2,
                 )
-                for lv in range(NUM_LEVELS - 1)
+                for lv in range(top)
             ]
         )
-        self.mid_attn = FrameAttention(c(3), rngs=rngs) if cfg.frame_attention else None
-        self.mid_block = ResBlock("enc.mid", c(3), 3, rngs=rngs)
-        self.norm_out = RMSNorm(c(3))
-        self.conv_out = CausalConv("enc.out", c(3), 2 * cfg.latent_channels, rngs=rngs)
+        self.mid_attn = FrameAttention(c(top), rngs=rngs) if cfg.frame_attention else None
+        self.mid_block = ResBlock("enc.mid", c(top), 3, rngs=rngs)
+        self.norm_out = RMSNorm(c(top))
+        self.conv_out = CausalConv("enc.out", c(top), 2 * cfg.latent_channels, rngs=rngs)
 
     def __call__(self, x: jax.Array, caches: dict[str, jax.Array]) -> jax.Array:
         x = self.conv_in(x, caches)  # (B, T, H, W, C0)
@@ -257,37 +272,41 @@ class Encoder(nnx.Module):
                 x = block(x, caches)
         if self.mid_attn is not None:
             x = self.mid_attn(x)
-        x = self.mid_block(x, caches)  # (B, T', h, w, C3)
+        x = self.mid_block(x, caches)  # (B, T', h, w, C_top)
         return self.conv_out(nnx.silu(self.norm_out(x)), caches)  # (B, T', h, w, 2*Cz)
 
 
 class Decoder(nnx.Module):
     def __init__(self, cfg: VAEConfig, *, rngs: nnx.Rngs):
-        c, n = cfg.channels, cfg.num_res_blocks
-        self.conv_in = CausalConv("dec.in", cfg.latent_channels, c(3), rngs=rngs)
-        self.mid_block = ResBlock("dec.mid", c(3), 3, rngs=rngs)
-        self.mid_attn = FrameAttention(c(3), rngs=rngs) if cfg.frame_attention else None
+        c, n, top = cfg.channels, cfg.num_res_blocks, cfg.levels - 1
+        self.scale = cfg.latent_scale
+        self.conv_in = CausalConv("dec.in", cfg.latent_channels, c(top), rngs=rngs)
+        self.mid_block = ResBlock("dec.mid", c(top), 3, rngs=rngs)
+        self.mid_attn = FrameAttention(c(top), rngs=rngs) if cfg.frame_attention else None
         self.levels = nnx.List(
             [
                 nnx.List(
-                    [ResBlock(f"dec.l{lv}.b{i}", c(lv), _level_kt(lv), rngs=rngs) for i in range(n)]
+                    [
+                        ResBlock(f"dec.l{lv}.b{i}", c(lv), _level_kt(lv, cfg.levels), rngs=rngs)
+                        for i in range(n)
+                    ]
                 )
-                for lv in reversed(range(NUM_LEVELS))
+                for lv in reversed(range(cfg.levels))
             ]
         )
         # Mirror of the encoder: 2x in space at every step up, and 2x in time out of the
         # reduced-rate levels.
         self.ups = nnx.List(
             [
-                Upsample(f"dec.up{lv}", c(lv), c(lv - 1), _reduced_rate(lv), rngs=rngs)
-                for lv in reversed(range(1, NUM_LEVELS))
+                Upsample(f"dec.up{lv}", c(lv), c(lv - 1), _reduced_rate(lv, cfg.levels), rngs=rngs)
+                for lv in reversed(range(1, cfg.levels))
             ]
         )
         self.norm_out = RMSNorm(c(0))
         self.conv_out = CausalConv("dec.out", c(0), 3, rngs=rngs)
 
     def __call__(self, z: jax.Array, caches: dict[str, jax.Array]) -> jax.Array:
-        x = self.conv_in(z, caches)  # (B, T', h, w, C3)
+        x = self.conv_in(z / self.scale, caches)  # (B, T', h, w, C_top)
         x = self.mid_block(x, caches)
         if self.mid_attn is not None:
             x = self.mid_attn(x)
@@ -309,20 +328,22 @@ class CausalVAE(nnx.Module):
         self, frames: jax.Array, caches: dict[str, jax.Array]
     ) -> tuple[jax.Array, jax.Array]:
         H, W = frames.shape[2:4]
-        if H % SPATIAL_FACTOR or W % SPATIAL_FACTOR:
-            raise ValueError(f"frame size {H}x{W} is not a multiple of {SPATIAL_FACTOR}")
+        factor = self.config.spatial_factor
+        if H % factor or W % factor:
+            raise ValueError(f"frame size {H}x{W} is not a multiple of {factor}")
         moments = self.encoder(frames, caches)  # (B, T', h, w, 2*Cz)
         mean, logvar = jnp.split(moments, 2, axis=-1)  # (B, T', h, w, Cz) each
-        return mean, jnp.clip(logvar, -30.0, 20.0)
+        scale = self.config.latent_scale
+        return mean * scale, jnp.clip(logvar, -30.0, 20.0) + 2.0 * math.log(scale)
 
     def encode(self, frames: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """(B, 1+4k, H, W, 3) in [-1, 1] -> (mean, logvar), each (B, 1+k, H/8, W/8, Cz)."""
+        """(B, 1+4k, H, W, 3) in [-1, 1] -> (mean, logvar), each (B, 1+k, H/f, W/f, Cz)."""
         if frames.shape[1] % TEMPORAL_FACTOR != 1:
             raise ValueError(f"encode needs 1 + 4k frames, got {frames.shape[1]}")
         return self._moments(frames, {})
 
     def decode(self, latents: jax.Array) -> jax.Array:
-        """(B, 1+k, h, w, Cz) -> (B, 1+4k, 8h, 8w, 3), unclipped."""
+        """(B, 1+k, h, w, Cz) -> (B, 1+4k, f*h, f*w, 3), unclipped; f the spatial factor."""
         frames = self.decoder(latents, {})  # (B, 4+4k, H, W, 3)
         return frames[:, TEMPORAL_FACTOR - 1 :]  # (B, 1+4k, H, W, 3)
 
@@ -341,7 +362,7 @@ class CausalVAE(nnx.Module):
         return mean, caches
 
     def init_decoder_state(self, batch: int, height: int, width: int) -> DecoderState:
-        h, w = height // SPATIAL_FACTOR, width // SPATIAL_FACTOR
+        h, w = height // self.config.spatial_factor, width // self.config.spatial_factor
         latent = jax.ShapeDtypeStruct((batch, 1, h, w, self.config.latent_channels), jnp.float32)
         return _zero_state(lambda z: self.decode_step(z, {})[1], latent)
 

@@ -3,6 +3,7 @@ DiT trains on the frozen VAE, and a run exports to a model folder the engine loa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -13,8 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from flax import nnx
 
 from stream.engine import Engine
+from stream.vae import CausalVAE
+from train.config import TINY
+from train.dit_trainer import latent_scale
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 7
@@ -113,7 +118,16 @@ def test_dit_trains_on_the_frozen_vae_and_exports(vae_runs, tmp_path):
     assert export.returncode == 0, export.stderr[-2000:]
     engine = Engine.load(model)
     assert engine.info["steps"] == {"vae": STEPS, "dit": 2}
+    assert engine.config.vae.latent_scale != 1.0, "the frozen VAE's measured scale is shipped"
     assert "tree.avi" in engine.info["held_out"]
     session = engine.open(seed=0)
     session.push(np.zeros((5, 32, 32, 3), np.uint8))
     assert session.extend(8).shape == (8, 32, 32, 3)
+
+
+def test_latent_scale_gives_latents_unit_std():
+    vae = CausalVAE(TINY.vae, rngs=nnx.Rngs(0))
+    clips = np.random.default_rng(0).uniform(-1, 1, (2, 5, 32, 32, 3)).astype(np.float32)
+    scale = latent_scale(vae, clips)
+    scaled = CausalVAE(dataclasses.replace(TINY.vae, latent_scale=scale), rngs=nnx.Rngs(0))
+    assert float(np.std(scaled.encode(clips)[0])) == pytest.approx(1.0, rel=1e-4)

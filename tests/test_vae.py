@@ -1,5 +1,7 @@
 """Causal VAE: shapes, chunk-plan invariance of streaming encode/decode, causality, sane init."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -139,3 +141,32 @@ def test_encode_is_differentiable(model):
 
     g = flat_grads(model)
     assert bool(jnp.all(jnp.isfinite(g))) and float(jnp.max(jnp.abs(g))) > 0.0
+
+
+def test_three_levels_compress_four_times_in_space_and_stream_exactly():
+    model = CausalVAE(
+        VAEConfig(latent_channels=4, base_channels=8, channel_mults=(1, 2, 4)), rngs=nnx.Rngs(0)
+    )
+    x = jax.random.uniform(jax.random.key(5), (1, 5, 32, 32, 3), minval=-1.0, maxval=1.0)
+    mean, _ = _encode(model, x)
+    assert model.config.spatial_factor == 4
+    assert mean.shape == (1, 2, 8, 8, 4)
+    state = model.init_encoder_state(1, 32, 32)
+    first, state = _encode_step(model, x[:, :1], state)
+    second, _ = _encode_step(model, x[:, 1:], state)
+    assert _max_abs(jnp.concatenate([first, second], axis=1), mean) <= TOL
+
+
+def test_latent_scale_multiplies_latents_and_decoding_undoes_it(model, frames, whole):
+    scaled = CausalVAE(dataclasses.replace(CFG, latent_scale=2.0), rngs=nnx.Rngs(0))
+    mean, logvar = _encode(scaled, frames)
+    np.testing.assert_allclose(mean, 2.0 * whole[0], rtol=1e-6)
+    np.testing.assert_allclose(logvar, whole[1] + 2.0 * np.log(2.0), rtol=1e-5, atol=1e-5)
+    assert _max_abs(_decode(scaled, mean), _decode(model, whole[0])) <= TOL
+
+
+def test_config_rejects_fewer_than_three_levels_and_nonpositive_scale():
+    with pytest.raises(ValueError, match="channel_mults"):
+        VAEConfig(channel_mults=(1, 2))
+    with pytest.raises(ValueError, match="latent_scale"):
+        VAEConfig(latent_scale=0.0)

@@ -11,6 +11,7 @@ convs see only a few frames back).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import pathlib
 import threading
@@ -35,25 +36,42 @@ from train.runs import latest_state
 
 FROZEN_VAE = "frozen_vae"  # model folder inside the DiT run: the VAE every step encodes with
 POOL_SLACK = 4  # latent frames a pooled clip has beyond one training sequence
+SCALE_CLIPS = 32  # clips whose latents set the frozen VAE's latent_scale
+SCALE_BATCH = 1 << 40  # their batch index: far past any step, so they are not training batches
 
 
-def frozen_vae(config: DiTTraining, directory: RunDirectory) -> CausalVAE:
+def latent_scale(vae: CausalVAE, pixels: np.ndarray) -> float:
+    """The latent_scale that gives the latents of these clips (B, 1+4k, S, S, 3) unit std."""
+    std = float(jnp.std(vae.encode(jnp.asarray(pixels))[0]))
+    return vae.config.latent_scale / std
+
+
+def frozen_vae(config: DiTTraining, directory: RunDirectory, sampler: ClipSampler) -> CausalVAE:
     """The run's frozen VAE: snapshotted into the run directory at the first start, so the run
-    stays reproducible whatever later happens to the VAE run it came from."""
+    stays reproducible whatever later happens to the VAE run it came from. A VAE taken from a
+    training run gets its latent_scale here, measured on the run's own data."""
     folder = directory.path / FROZEN_VAE
     engine = config.run.engine
     if not is_checkpoint(folder):
         source = pathlib.Path(config.vae)
         if is_checkpoint(source):
-            _, vae, _, source_info = load_model(source)
+            engine, vae, _, source_info = load_model(source)
             provenance = {k: source_info.get(k) for k in ("steps", "wall_time_s")}
         else:
             vae_config, state = latest_state(source, "vae")
-            if vae_config.run.engine.vae != engine.vae:
+            if vae_config.run.engine.vae != dataclasses.replace(engine.vae, latent_scale=1.0):
                 raise ValueError(f"the VAE of {source} does not match the DiT run's config")
             vae, _ = build_models(engine)
             nnx.update(vae, state["params"])
             provenance = {"steps": int(state["step"]), "wall_time_s": float(state["wall_time"])}
+            clips = clip_batch(sampler, config.run.seed, SCALE_BATCH, SCALE_CLIPS, 9)
+            scale = latent_scale(vae, clips)
+            engine = dataclasses.replace(
+                engine, vae=dataclasses.replace(engine.vae, latent_scale=scale)
+            )
+            scaled, _ = build_models(engine)
+            nnx.update(scaled, nnx.state(vae, nnx.Param))
+            vae = scaled
         info = {"name": f"frozen VAE of {source}", "source": str(source), **provenance}
         save_model(folder, engine, vae, build_models(engine)[1], info)
     _, vae, _, _ = load_model(folder)
@@ -72,7 +90,12 @@ def dit_task(config: DiTTraining, directory: RunDirectory, video_dir: Path) -> T
     length = objective.sequence_latents
     blocks = (length - chunk) // chunk
     pool_latents = length + POOL_SLACK
-    vae = frozen_vae(config, directory)
+    have_videos = video_dir.is_dir() and run.data.real_ratio > 0
+    files = video_files(video_dir, held_out=False) if have_videos else []
+    sampler = ClipSampler(
+        engine.image_size, run.data.real_ratio, load_clips(files, engine.image_size)
+    )
+    vae = frozen_vae(config, directory, sampler)
     _, dit = build_models(engine, seed=run.seed)
     # jax.jit of a pure function, not nnx.jit of the module: data threads call it concurrently,
     # and nnx.jit updates the module object it is given in place.
@@ -83,11 +106,6 @@ def dit_task(config: DiTTraining, directory: RunDirectory, video_dir: Path) -> T
         """Pixel clips (B, 1+4k, S, S, 3) -> latent means (B, 1+k, h, w, C)."""
         return np.asarray(encode_mean(vae_params, jnp.asarray(frames)))
 
-    have_videos = video_dir.is_dir() and run.data.real_ratio > 0
-    files = video_files(video_dir, held_out=False) if have_videos else []
-    sampler = ClipSampler(
-        engine.image_size, run.data.real_ratio, load_clips(files, engine.image_size)
-    )
     pixel_frames = 1 + TEMPORAL_FACTOR * (pool_latents - 1)
     group_lock = threading.Lock()
 

@@ -3,6 +3,7 @@ info.json with the model card's metrics, Orbax parameters), loadable by Engine.l
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 from typing import Any
@@ -21,8 +22,9 @@ def export(
     dit_run: str | pathlib.Path, out: str | pathlib.Path, name: str | None, evaluate: bool
 ) -> dict[str, Any]:
     config, state = latest_state(dit_run, "dit")
-    engine_config = config.run.engine
-    _, vae, _, vae_info = load_model(pathlib.Path(dit_run) / FROZEN_VAE)
+    # The frozen VAE's config carries the latent_scale measured when the DiT run began.
+    vae_engine, vae, _, vae_info = load_model(pathlib.Path(dit_run) / FROZEN_VAE)
+    engine_config = dataclasses.replace(config.run.engine, vae=vae_engine.vae)
     dit = build_models(engine_config)[1]
     nnx.update(dit, state["params"])
     dit_steps = int(state["step"])
