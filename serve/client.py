@@ -199,6 +199,7 @@ class StreamClient:
         tls: bool = False,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ):
+        self.target = target
         options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),

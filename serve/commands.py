@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 
 from google.protobuf import json_format
 
@@ -42,8 +43,42 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_server_option(drift: argparse.ArgumentParser) -> None:
+    """`stream drift --server HOST:PORT`: the engine's drift command, run through a server."""
+    local = drift.get_default("run")
+    add_client_options(drift, server_required=False)
+
+    def run(args: argparse.Namespace) -> int:
+        if args.server is None:
+            return local(args)
+        from serve.wire_drift import run_wire_drift
+        from stream.drift import DriftSettings
+        from stream.drift_run import format_summary
+
+        if args.clip is not None:
+            raise ValueError("--clip runs only locally: leave out --server to measure a clip")
+        settings = DriftSettings(
+            minutes=args.minutes,
+            seeds=tuple(args.seeds),
+            modes=tuple(args.modes),
+            family=args.family,
+            window=args.window,
+            steps=args.steps,
+        )
+        with client_from_args(args) as client:
+            summary = run_wire_drift(client, settings, pathlib.Path(args.out))
+        text = json.dumps(summary, indent=2, default=float) if args.json else None
+        print(text or format_summary(summary))
+        print(f"results: {args.out}/ (series.csv, server_latent_eps.csv, summary.json, drift.png)")
+        return 0
+
+    drift.set_defaults(run=run)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Register serve, extend, live and info; each sets `run` to a function of the parsed args."""
+    """Register serve, extend, live and info, and give drift its --server; each command sets
+    `run` to a function of the parsed args."""
+    _with_server_option(commands.choices["drift"])
     _add_serve(commands)
     _add_extend(commands)
     _add_live(commands)

@@ -57,14 +57,15 @@ def plot_drift(
                 s=12,
                 label=mode,
             )
-    linear.set(xlabel="time (s)", ylabel="||eps_t|| (latent L2)", title="rollout error, linear")
+    space = summary.get("eps_space", "latent")
+    linear.set(xlabel="time (s)", ylabel=f"||eps_t|| ({space} L2)", title="rollout error, linear")
     loglog.set(
         xscale="log", yscale="log", xlabel="time (s)", title="log-log: a power law is a line"
     )
     rho_ax.axhline(1.0, color="grey", lw=0.8)
     rho_ax.set(xlabel="time (s)", ylabel="rho(J) of the one-chunk map", title="spectral radius")
     linear.legend(fontsize=8, title="mean over seeds, band = range; -- exp, : power")
-    if rho_ax.has_data():
+    if rho_rows:
         rho_ax.legend(fontsize=8)
     fig.suptitle(f"drift lab: {summary['model']}", fontsize=10)
     fig.tight_layout()

@@ -34,7 +34,7 @@ from stream.engine import Engine
 from stream.growth import Fit, fit_exponential, fit_power, saturation_index
 
 
-def _write_csv(path: pathlib.Path, rows: list[dict[str, Any]]) -> None:
+def write_csv(path: pathlib.Path, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     with path.open("w", newline="") as handle:
@@ -76,7 +76,7 @@ def _twin_rate(twin: list[dict[str, Any]]) -> float:
     return float(np.exp(slope))
 
 
-def summarise(rollouts: list[Rollout], lab: DriftLab) -> dict[str, Any]:
+def summarise(rollouts: list[Rollout]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for mode in dict.fromkeys(r.mode for r in rollouts):
         mine = [r for r in rollouts if r.mode == mode]
@@ -95,7 +95,9 @@ def summarise(rollouts: list[Rollout], lab: DriftLab) -> dict[str, Any]:
             ),
             "rho_mean": float(rhos.mean()) if len(rhos) else float("nan"),
             "rho_std": float(rhos.std()) if len(rhos) else float("nan"),
-            "twin_growth_per_chunk": float(np.nanmean(twin_rates)),
+            "twin_growth_per_chunk": float(np.nanmean(twin_rates))
+            if np.isfinite(twin_rates).any()
+            else float("nan"),
             **_fit_both(seconds, eps.mean(axis=0)),
             "per_seed": [
                 {"seed": r.seed, **_fit_both(seconds, eps[i])} for i, r in enumerate(mine)
@@ -147,13 +149,13 @@ def run_drift(
         "fps": engine.config.fps,
         "settings": {**settings.__dict__, "window": lab.window, "clip": clip},
         "chunks_per_rollout": chunks,
-        "modes": summarise(world_rollouts, lab),
-        "clip_modes": summarise(clip_rollouts, lab) if clip_rollouts else {},
+        "modes": summarise(world_rollouts),
+        "clip_modes": summarise(clip_rollouts) if clip_rollouts else {},
         "wall_time_s": time.perf_counter() - started,
     }
-    _write_csv(out / "series.csv", rows)
-    _write_csv(out / "rho.csv", rho_rows)
-    _write_csv(out / "twin.csv", twin_rows)
+    write_csv(out / "series.csv", rows)
+    write_csv(out / "rho.csv", rho_rows)
+    write_csv(out / "twin.csv", twin_rows)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     plot_drift(rows, rho_rows, summary, out / "drift.png")
     return summary

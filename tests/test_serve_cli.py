@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
+import numpy as np
 import pytest
 
 from serve.background import BackgroundServer
@@ -11,6 +13,7 @@ from serve.cli import main
 from serve.settings import ServerSettings
 from stream import Engine
 from stream.video_io import probe_video, write_mp4
+from stream.worlds import make_world
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +72,28 @@ def test_unreachable_server_is_reported_without_a_traceback(clip_file, tmp_path,
 def test_serve_refuses_a_certificate_without_its_key(capsys):
     assert main(["serve", "--tls-cert", "cert.pem"]) == 2
     assert "--tls-cert and --tls-key go together" in capsys.readouterr().err
+
+
+def test_drift_over_the_wire_measures_the_engines_own_rollout(server, tiny_engine, tmp_path):
+    out = tmp_path / "drift"
+    argv = ["drift", "--server", server.target, "--minutes", "0.1", "--seeds", "2"]
+    assert main(argv + ["--modes", "none", "attention", "--out", str(out)]) == 0
+    with (out / "series.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r["mode"] == "attention"]
+    # The same rollout in process: context of a full window plus the anchor, then one extension.
+    window = tiny_engine.config.dit.window_frames
+    world = make_world("sprites", seed=2, size=tiny_engine.config.image_size)
+    context = 1 + 4 * window
+    session = tiny_engine.open(anchor="attention", seed=2, window=window)
+    session.push(world.frames(0, context))
+    frames = session.extend(4 * len(rows))
+    truth = world.frames(context, len(frames))
+    for i, row in enumerate(rows):
+        error = (frames[4 * i : 4 * i + 4].astype(np.float64) - truth[4 * i : 4 * i + 4]) / 255.0
+        assert float(row["eps_rms"]) == pytest.approx(np.sqrt((error**2).mean()), rel=1e-9)
+    with (out / "server_latent_eps.csv").open() as handle:
+        latent = [float(r["latent_eps_norm"]) for r in csv.DictReader(handle)]
+    assert len(latent) == 2 * len(rows) and all(np.isfinite(latent)) and min(latent) > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["modes"]) == {"none", "attention"} and summary["eps_space"] == "pixels"
+    assert (out / "drift.png").stat().st_size > 0
