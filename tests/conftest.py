@@ -8,23 +8,8 @@ import pytest
 from flax import nnx
 
 from stream.checkpoint import build_models
-from stream.config import DiTConfig, EngineConfig
 from stream.engine import Engine
-from stream.vae import VAEConfig
-
-TINY = EngineConfig(
-    image_size=32,
-    vae=VAEConfig(latent_channels=4, base_channels=8, channel_mults=(1, 2, 2, 2)),
-    dit=DiTConfig(
-        latent_channels=4,
-        latent_size=4,
-        dim=48,
-        heads=2,
-        depth=2,
-        chunk_frames=2,
-        window_frames=4,
-    ),
-)
+from train.config import TINY  # engine and training tests build the same tiny models
 
 
 def randomised(module: nnx.Module, seed: int, scale: float = 0.05) -> nnx.Module:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import TINY
 from stream.kv_cache import cached_segments, commit_frame, init_cache
 from stream.layout import history_then_chunk, sequence_segments
+from train.config import TINY
 
 CONFIG = TINY.dit
 
