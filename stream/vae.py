@@ -54,6 +54,11 @@ class VAEConfig:
     # Latents leave the encoder multiplied by this and enter the decoder divided by it: set once
     # the VAE is trained, so the DiT sees latents of about unit variance, like its noise.
     latent_scale: float = 1.0
+    # Parameter-free shortcuts around every resampling step (space/time-to-channel and
+    # channel-averaging down, channel-repeat and depth-to-space up), as in DC-AE (Chen et al.,
+    # 2024): the convs learn a residual over them, which trains much faster at high compression.
+    # Off by default so configs written before the option keep their meaning.
+    shortcuts: bool = False
 
     def __post_init__(self) -> None:
         if len(self.channel_mults) < 3:
@@ -100,6 +105,24 @@ def _level_kt(level: int, levels: int) -> int:
     return 3 if _reduced_rate(level, levels) else 1
 
 
+def match_channels(x: jax.Array, channels: int) -> jax.Array:
+    """Parameter-free change of the last axis: mean over runs of consecutive channels, or each
+    channel repeated."""
+    c = x.shape[-1]
+    if c % channels == 0:
+        return x.reshape(*x.shape[:-1], channels, c // channels).mean(-1)  # (..., channels)
+    if channels % c == 0:
+        return jnp.repeat(x, channels // c, axis=-1)  # (..., channels)
+    raise ValueError(f"cannot match {c} channels to {channels}: neither divides the other")
+
+
+def space_to_depth(x: jax.Array) -> jax.Array:
+    """(B, T, H, W, C) -> (B, T, H/2, W/2, 4C): each 2x2 block of pixels becomes one position."""
+    B, T, H, W, C = x.shape
+    x = x.reshape(B, T, H // 2, 2, W // 2, 2, C).transpose(0, 1, 2, 4, 3, 5, 6)
+    return x.reshape(B, T, H // 2, W // 2, 4 * C)  # (B, T, H/2, W/2, 4C)
+
+
 class CausalConv(nnx.Module):
     """Conv of kernel (kt, k, k) whose output t sees frames [t-kt+1 .. t], never the future.
 
@@ -119,8 +142,12 @@ class CausalConv(nnx.Module):
         stride_t: int = 1,
         stride_s: int = 1,
         kernel_init: Callable = _default_init,
+        shortcut: bool = False,
     ):
+        if shortcut and (stride_s != 2 or stride_t > kt):
+            raise ValueError("a shortcut needs stride_s=2 and stride_t <= kt")
         self.name, self.kt, self.stride_t, self.stride_s = name, kt, stride_t, stride_s
+        self.cout, self.shortcut = cout, shortcut
         self.kernel = nnx.Param(kernel_init(rngs.params(), (k, k, kt * cin, cout)))
         self.bias = nnx.Param(jnp.zeros((cout,)))
 
@@ -143,7 +170,13 @@ class CausalConv(nnx.Module):
             "SAME",
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
         )  # (B*T', H', W', Cout)
-        return (y + self.bias[...]).reshape(B, n_out, *y.shape[1:])  # (B, T', H', W', Cout)
+        y = (y + self.bias[...]).reshape(B, n_out, *y.shape[1:])  # (B, T', H', W', Cout)
+        if self.shortcut:
+            # The frames each output stands for (the newest stride_t taps) and their 2x2 blocks,
+            # stacked into channels and averaged down to Cout.
+            newest = jnp.concatenate(taps[self.kt - self.stride_t :], axis=-1)  # (B, T', H, W, sC)
+            y = y + match_channels(space_to_depth(newest), self.cout)  # (B, T', H', W', Cout)
+        return y
 
 
 class RMSNorm(nnx.Module):
@@ -214,15 +247,30 @@ class Upsample(nnx.Module):
     Every input frame yields ft output frames, the earlier one first.
     """
 
-    def __init__(self, name: str, cin: int, cout: int, temporal: bool, *, rngs: nnx.Rngs):
-        self.ft = 2 if temporal else 1
+    def __init__(
+        self,
+        name: str,
+        cin: int,
+        cout: int,
+        temporal: bool,
+        *,
+        rngs: nnx.Rngs,
+        shortcut: bool = False,
+    ):
+        self.ft, self.cout, self.shortcut = (2 if temporal else 1), cout, shortcut
         self.conv = CausalConv(
             name, cin, self.ft * 4 * cout, rngs=rngs, kt=1, kernel_init=_icnr_init(self.ft)
         )
 
     def __call__(self, x: jax.Array, caches: dict[str, jax.Array]) -> jax.Array:
-        B, T, H, W, _ = x.shape
+        B, T, H, W, C = x.shape
         y = self.conv(x, caches)  # (B, T, H, W, ft*2*2*Cout)
+        if self.shortcut:
+            # Each of the ft*2*2 sub-pixels takes its own run of the input's channels, repeated
+            # up to Cout: depth-to-space of the input itself.
+            parts = self.ft * 4
+            sub = x.reshape(B, T, H, W, parts, C // parts)  # (B, T, H, W, ft*2*2, C/(ft*4))
+            y = y + match_channels(sub, self.cout).reshape(y.shape)  # (B, T, H, W, ft*2*2*Cout)
         y = y.reshape(B, T, H, W, self.ft, 2, 2, -1)  # (B, T, H, W, ft, 2, 2, Cout)
         y = y.transpose(0, 1, 4, 2, 5, 3, 6, 7)  # (B, T, ft, H, 2, W, 2, Cout)
         return y.reshape(B, T * self.ft, 2 * H, 2 * W, -1)  # (B, ft*T, 2H, 2W, Cout)
@@ -254,6 +302,7 @@ class Encoder(nnx.Module):
                     kt=_level_kt(lv + 1, cfg.levels),
                     stride_t=2 if _reduced_rate(lv + 1, cfg.levels) else 1,
                     stride_s=2,
+                    shortcut=cfg.shortcuts,
                 )
                 for lv in range(top)
             ]
@@ -262,6 +311,7 @@ class Encoder(nnx.Module):
         self.mid_block = ResBlock("enc.mid", c(top), 3, rngs=rngs)
         self.norm_out = RMSNorm(c(top))
         self.conv_out = CausalConv("enc.out", c(top), 2 * cfg.latent_channels, rngs=rngs)
+        self.latent_channels, self.shortcuts = cfg.latent_channels, cfg.shortcuts
 
     def __call__(self, x: jax.Array, caches: dict[str, jax.Array]) -> jax.Array:
         x = self.conv_in(x, caches)  # (B, T, H, W, C0)
@@ -273,7 +323,11 @@ class Encoder(nnx.Module):
         if self.mid_attn is not None:
             x = self.mid_attn(x)
         x = self.mid_block(x, caches)  # (B, T', h, w, C_top)
-        return self.conv_out(nnx.silu(self.norm_out(x)), caches)  # (B, T', h, w, 2*Cz)
+        moments = self.conv_out(nnx.silu(self.norm_out(x)), caches)  # (B, T', h, w, 2*Cz)
+        if self.shortcuts:
+            cz = self.latent_channels
+            moments = moments.at[..., :cz].add(match_channels(x, cz))  # the mean's half
+        return moments
 
 
 class Decoder(nnx.Module):
@@ -281,6 +335,7 @@ class Decoder(nnx.Module):
         c, n, top = cfg.channels, cfg.num_res_blocks, cfg.levels - 1
         self.scale = cfg.latent_scale
         self.conv_in = CausalConv("dec.in", cfg.latent_channels, c(top), rngs=rngs)
+        self.top_channels, self.shortcuts = c(top), cfg.shortcuts
         self.mid_block = ResBlock("dec.mid", c(top), 3, rngs=rngs)
         self.mid_attn = FrameAttention(c(top), rngs=rngs) if cfg.frame_attention else None
         self.levels = nnx.List(
@@ -298,7 +353,14 @@ class Decoder(nnx.Module):
         # reduced-rate levels.
         self.ups = nnx.List(
             [
-                Upsample(f"dec.up{lv}", c(lv), c(lv - 1), _reduced_rate(lv, cfg.levels), rngs=rngs)
+                Upsample(
+                    f"dec.up{lv}",
+                    c(lv),
+                    c(lv - 1),
+                    _reduced_rate(lv, cfg.levels),
+                    rngs=rngs,
+                    shortcut=cfg.shortcuts,
+                )
                 for lv in reversed(range(1, cfg.levels))
             ]
         )
@@ -306,7 +368,10 @@ class Decoder(nnx.Module):
         self.conv_out = CausalConv("dec.out", c(0), 3, rngs=rngs)
 
     def __call__(self, z: jax.Array, caches: dict[str, jax.Array]) -> jax.Array:
-        x = self.conv_in(z / self.scale, caches)  # (B, T', h, w, C_top)
+        z = z / self.scale
+        x = self.conv_in(z, caches)  # (B, T', h, w, C_top)
+        if self.shortcuts:
+            x = x + match_channels(z, self.top_channels)
         x = self.mid_block(x, caches)
         if self.mid_attn is not None:
             x = self.mid_attn(x)

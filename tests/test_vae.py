@@ -143,18 +143,24 @@ def test_encode_is_differentiable(model):
     assert bool(jnp.all(jnp.isfinite(g))) and float(jnp.max(jnp.abs(g))) > 0.0
 
 
-def test_three_levels_compress_four_times_in_space_and_stream_exactly():
-    model = CausalVAE(
-        VAEConfig(latent_channels=4, base_channels=8, channel_mults=(1, 2, 4)), rngs=nnx.Rngs(0)
-    )
+def test_three_levels_with_shortcuts_compress_four_times_and_stream_exactly():
+    config = VAEConfig(latent_channels=4, base_channels=8, channel_mults=(1, 2, 4), shortcuts=True)
+    model = CausalVAE(config, rngs=nnx.Rngs(0))
     x = jax.random.uniform(jax.random.key(5), (1, 5, 32, 32, 3), minval=-1.0, maxval=1.0)
     mean, _ = _encode(model, x)
-    assert model.config.spatial_factor == 4
+    assert config.spatial_factor == 4
     assert mean.shape == (1, 2, 8, 8, 4)
     state = model.init_encoder_state(1, 32, 32)
     first, state = _encode_step(model, x[:, :1], state)
     second, _ = _encode_step(model, x[:, 1:], state)
     assert _max_abs(jnp.concatenate([first, second], axis=1), mean) <= TOL
+    state = model.init_decoder_state(1, 32, 32)
+    streamed = []
+    for j in range(2):
+        frames, state = _decode_step(model, mean[:, j : j + 1], state)
+        streamed.append(frames)  # (1, 4, 32, 32, 3)
+    whole = _decode(model, mean)
+    assert _max_abs(jnp.concatenate(streamed, axis=1)[:, 3:], whole) <= TOL
 
 
 def test_latent_scale_multiplies_latents_and_decoding_undoes_it(model, frames, whole):

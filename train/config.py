@@ -16,7 +16,7 @@ from stream.vae import VAEConfig
 # latent frames is 352 tokens.
 SMALL = EngineConfig(
     image_size=64,
-    vae=VAEConfig(latent_channels=8, base_channels=16, channel_mults=(1, 2, 4)),
+    vae=VAEConfig(latent_channels=8, base_channels=16, channel_mults=(1, 2, 4), shortcuts=True),
     dit=DiTConfig(
         latent_channels=8,
         latent_size=16,
