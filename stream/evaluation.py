@@ -127,12 +127,18 @@ def _stream_reconstruct(engine: Engine, clip: np.ndarray) -> np.ndarray:
     return np.clip(np.concatenate(out), -1.0, 1.0)  # (T, S, S, 3)
 
 
-def vae_scores(engine: Engine, clips: np.ndarray) -> dict[str, float]:
-    """PSNR (pooled MSE) and mean SSIM of reconstructing uint8 clips (N, T, S, S, 3)."""
+def vae_scores(engine: Engine, clips: np.ndarray, names: Sequence[str] = ()) -> dict[str, float]:
+    """PSNR (pooled MSE) and mean SSIM of reconstructing uint8 clips (N, T, S, S, 3), and the
+    PSNR of each clip given a name, as "psnr_<name>"."""
     recon = np.stack([_stream_reconstruct(engine, clip) for clip in clips])
     target = to_unit(clips)
-    mse = float(np.mean(np.square((recon - target) * 127.5)))
-    return {"psnr": _psnr_np(mse), "ssim": float(ssim(jnp.asarray(recon), jnp.asarray(target)))}
+    mse = np.mean(np.square((recon - target) * 127.5), axis=(1, 2, 3, 4))  # (N,)
+    scores = {
+        "psnr": _psnr_np(float(mse.mean())),
+        "ssim": float(ssim(jnp.asarray(recon), jnp.asarray(target))),
+    }
+    scores.update({f"psnr_{name}": _psnr_np(float(m)) for name, m in zip(names, mse, strict=False)})
+    return scores
 
 
 def _phase_shift(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
@@ -222,7 +228,7 @@ def run_eval(
         progress.update(1)
         if held_out:
             clips = video_clips(video_dir, held_out, size, 33)
-            for name, value in vae_scores(engine, clips).items():
+            for name, value in vae_scores(engine, clips, held_out).items():
                 metrics[f"vae_held_out_{name}"] = value
         progress.update(1)
         metrics.update(prediction_scores(engine, worlds, history_latents, anchor, progress))

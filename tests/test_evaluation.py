@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from stream.evaluation import (
     HORIZONS,
@@ -12,6 +13,7 @@ from stream.evaluation import (
     shift_baseline,
     ssim,
     temporal_consistency,
+    vae_scores,
     world_clips,
 )
 
@@ -57,3 +59,10 @@ def test_run_eval_reports_every_metric(tiny_engine):
             assert np.isfinite(metrics[f"{name}_psnr_h{h}"])
     for name in ("vae_worlds_psnr", "vae_worlds_ssim", "tcs_generated", "tcs_real"):
         assert np.isfinite(metrics[name])
+
+
+def test_vae_scores_pool_the_mse_and_name_each_clip(tiny_engine):
+    clips = world_clips(32, 5, 2)
+    scores = vae_scores(tiny_engine, clips, ["a", "b"])
+    per_clip_mse = [10 ** (-scores[f"psnr_{n}"] / 10) for n in "ab"]
+    assert 10 * np.log10(1 / np.mean(per_clip_mse)) == pytest.approx(scores["psnr"], abs=1e-6)
