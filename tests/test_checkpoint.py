@@ -7,6 +7,7 @@ import pytest
 
 from stream import Engine
 from stream.checkpoint import save_model
+from stream.worlds import make_world
 
 
 def test_saved_model_reloads_with_identical_output(tiny_engine, tiny_models, clip, tmp_path):
@@ -24,3 +25,16 @@ def test_saved_model_reloads_with_identical_output(tiny_engine, tiny_models, cli
 def test_loading_a_folder_that_is_no_checkpoint_names_it(tmp_path):
     with pytest.raises(ValueError, match="not a model checkpoint"):
         Engine.load(tmp_path)
+
+
+def test_load_without_arguments_gives_the_shipped_trained_model_offline():
+    engine = Engine.load()
+    assert engine.info["steps"]["vae"] > 0 and engine.info["steps"]["dit"] > 0
+    assert "dit_psnr_h1" in engine.info["metrics"]
+    assert engine.config.image_size == 64
+    world = make_world("sprites", seed=1, size=64)
+    session = engine.open(seed=0)
+    session.push(world.frames(0, 9))
+    video = session.extend(8)
+    assert video.shape == (8, 64, 64, 3) and video.dtype == np.uint8
+    assert video.std() > 5.0, "a trained model continues the picture, not a flat frame"
