@@ -25,7 +25,7 @@ from serve.settings import (
 )
 from serve.wire_session import model_info
 from stream import Engine
-from stream.cli import add_checkpoint_option
+from stream.cli import add_checkpoint_option, drift_settings, print_drift_summary
 
 
 def _run_info(args: argparse.Namespace) -> int:
@@ -52,24 +52,14 @@ def _with_server_option(drift: argparse.ArgumentParser) -> None:
         if args.server is None:
             return local(args)
         from serve.wire_drift import run_wire_drift
-        from stream.drift import DriftSettings
-        from stream.drift_run import format_summary
 
         if args.clip is not None:
             raise ValueError("--clip runs only locally: leave out --server to measure a clip")
-        settings = DriftSettings(
-            minutes=args.minutes,
-            seeds=tuple(args.seeds),
-            modes=tuple(args.modes),
-            family=args.family,
-            window=args.window,
-            steps=args.steps,
-        )
         with client_from_args(args) as client:
-            summary = run_wire_drift(client, settings, pathlib.Path(args.out))
-        text = json.dumps(summary, indent=2, default=float) if args.json else None
-        print(text or format_summary(summary))
-        print(f"results: {args.out}/ (series.csv, server_latent_eps.csv, summary.json, drift.png)")
+            summary = run_wire_drift(client, drift_settings(args), pathlib.Path(args.out))
+        print_drift_summary(
+            args, summary, "series.csv, server_latent_eps.csv, summary.json, drift.png"
+        )
         return 0
 
     drift.set_defaults(run=run)

@@ -32,12 +32,11 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _drift(args: argparse.Namespace) -> int:
+def drift_settings(args: argparse.Namespace):
+    """The DriftSettings that `stream drift`'s options describe."""
     from stream.drift import DriftSettings
-    from stream.drift_run import format_summary, run_drift
-    from stream.engine import Engine
 
-    settings = DriftSettings(
+    return DriftSettings(
         minutes=args.minutes,
         seeds=tuple(args.seeds),
         modes=tuple(args.modes),
@@ -48,9 +47,22 @@ def _drift(args: argparse.Namespace) -> int:
         window=args.window,
         steps=args.steps,
     )
-    summary = run_drift(Engine.load(args.checkpoint), settings, pathlib.Path(args.out), args.clip)
+
+
+def print_drift_summary(args: argparse.Namespace, summary: dict, files: str) -> None:
+    from stream.drift_run import format_summary
+
     print(json.dumps(summary, indent=2, default=float) if args.json else format_summary(summary))
-    print(f"results: {args.out}/ (series.csv, rho.csv, twin.csv, summary.json, drift.png)")
+    print(f"results: {args.out}/ ({files})")
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from stream.drift_run import run_drift
+    from stream.engine import Engine
+
+    engine = Engine.load(args.checkpoint)
+    summary = run_drift(engine, drift_settings(args), pathlib.Path(args.out), args.clip)
+    print_drift_summary(args, summary, "series.csv, rho.csv, twin.csv, summary.json, drift.png")
     return 0
 
 
