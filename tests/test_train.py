@@ -12,14 +12,16 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from flax import nnx
 
 from stream.engine import Engine
 from stream.vae import CausalVAE
-from train.config import TINY
+from train.config import TINY, VAEObjective
 from train.dit_trainer import latent_scale
+from train.runs import latest_state, read_config
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 7
@@ -123,6 +125,24 @@ def test_dit_trains_on_the_frozen_vae_and_exports(vae_runs, tmp_path):
     session = engine.open(seed=0)
     session.push(np.zeros((5, 32, 32, 3), np.uint8))
     assert session.extend(8).shape == (8, 32, 32, 3)
+
+
+def test_init_from_starts_a_run_at_another_runs_parameters(vae_runs, tmp_path):
+    source, tuned = vae_runs[0], tmp_path / "tuned"
+    env = _env(source.parent / "jax_cache")
+    command = _command("vae", tuned, "--init-from", str(source), "--frames", "9", "--steps", "1")
+    run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    # Warm-up starts at learning rate 0, so one step leaves the source's parameters untouched.
+    (_, before), (_, after) = latest_state(source, "vae"), latest_state(tuned, "vae")
+    assert int(after["step"]) == 1
+    jax.tree.map(np.testing.assert_array_equal, before["params"], after["params"])
+    assert read_config(tuned, "vae").objective.frames == 9
+
+
+def test_vae_clips_must_be_one_frame_plus_whole_groups():
+    with pytest.raises(ValueError, match="frames"):
+        VAEObjective(frames=8)
 
 
 def test_latent_scale_gives_latents_unit_std():

@@ -37,6 +37,11 @@ def _common_options(parser: argparse.ArgumentParser, default_steps: int, default
     parser.add_argument("--checkpoint-minutes", type=float, help="at most this long between")
     parser.add_argument("--eval-every", type=int, help="steps between evaluations")
     parser.add_argument(
+        "--init-from",
+        metavar="RUN_DIR",
+        help="start from this run's latest parameters (same model; fresh optimiser): fine-tuning",
+    )
+    parser.add_argument(
         "--resume",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -62,6 +67,7 @@ def _run_config(args: argparse.Namespace, base, default_steps: int, default_lr: 
         "checkpoint_every": args.checkpoint_every,
         "checkpoint_minutes": args.checkpoint_minutes,
         "eval_every": args.eval_every,
+        "init_from": str(Path(args.init_from).absolute()) if args.init_from else None,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     run = dataclasses.replace(run, engine=PRESETS[args.config], optim=optim, data=data, **overrides)
@@ -97,6 +103,10 @@ def _vae(args: argparse.Namespace) -> int:
     from train.vae_trainer import vae_task
 
     base = VAETraining()
+    if args.frames:
+        base = dataclasses.replace(
+            base, objective=dataclasses.replace(base.objective, frames=args.frames)
+        )
     directory, config = _open_run(args, VAETraining, lambda: _run_config(args, base, 20_000, 1e-3))
     train(vae_task(config, _video_dir(config)), config.run, directory, make_mesh())
     return 0
@@ -138,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     vae = commands.add_parser("vae", help="train the causal VAE (reconstruction + KL)")
     _common_options(vae, 20_000, 1e-3)
+    vae.add_argument(
+        "--frames", type=int, help="frames per training clip, 1 + 4k (default 13: three groups)"
+    )
     vae.set_defaults(run=_vae)
     dit = commands.add_parser(
         "dit", help="train the DiT on latents of the frozen VAE (diffusion forcing)"

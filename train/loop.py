@@ -4,6 +4,7 @@ jitted step, progress bar, metrics.jsonl, periodic evaluation, checkpoints and r
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import signal
 import time
 from collections.abc import Callable, Hashable
@@ -108,6 +109,18 @@ def trained_model(model: nnx.Module, params: Any) -> nnx.Module:
     return nnx.merge(graphdef, params, rest)
 
 
+def _initial_params(run_dir: str, like: dict[str, Any]) -> Any:
+    if not (pathlib.Path(run_dir) / "checkpoints").is_dir():
+        raise ValueError(f"init_from: {run_dir!r} is not a run directory with checkpoints")
+    source = RunDirectory(run_dir)
+    try:
+        return source.restore(like)["params"]
+    except ValueError as error:
+        raise ValueError(f"init_from: {run_dir!r} holds a different model: {error}") from error
+    finally:
+        source.close()
+
+
 def _to_floats(metrics: dict[str, jax.Array]) -> dict[str, float]:
     return {k: float(np.asarray(v)) for k, v in metrics.items()}
 
@@ -120,6 +133,8 @@ def train(task: Task, run: RunConfig, directory: RunDirectory, mesh: Mesh) -> di
     state = initial_state(task.model, optimizer)
     if directory.latest_step() is not None:
         state = directory.restore(state)
+    elif run.init_from:
+        state = {**state, "params": _initial_params(run.init_from, state)}
     state = put_replicated(state, mesh)
     train_step = make_train_step(task.model, task.loss, optimizer, schedule, mesh)
     base_key = jax.random.key(run.seed)

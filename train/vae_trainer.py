@@ -16,7 +16,7 @@ from train.data import HELD_OUT, ClipSampler, Prefetcher, clip_batch, load_clips
 from train.loop import Task
 from train.objectives import vae_loss, vae_reconstruction_metrics
 
-EVAL_FRAMES = 9  # 1 + 4 * 2: the first frame alone and two groups
+EVAL_FRAMES = 17  # 1 + 4 * 4: the first frame alone and four groups, most in steady state
 
 
 def vae_task(config: VAETraining, video_dir: Path) -> Task:
