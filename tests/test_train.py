@@ -21,7 +21,7 @@ from stream.engine import Engine
 from stream.vae import CausalVAE
 from train.config import TINY, VAEObjective
 from train.dit_trainer import latent_scale
-from train.runs import latest_state, read_config
+from train.runs import latest_state, read_config, total_training
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 7
@@ -138,6 +138,7 @@ def test_init_from_starts_a_run_at_another_runs_parameters(vae_runs, tmp_path):
     assert int(after["step"]) == 1
     jax.tree.map(np.testing.assert_array_equal, before["params"], after["params"])
     assert read_config(tuned, "vae").objective.frames == 9
+    assert total_training(tuned, "vae")[0] == STEPS + 1, "a fine-tuned model counts all its steps"
 
 
 def test_vae_clips_must_be_one_frame_plus_whole_groups():

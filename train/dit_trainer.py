@@ -32,7 +32,7 @@ from train.config import DiTTraining
 from train.data import ClipSampler, Prefetcher, clip_batch, load_clips, video_files
 from train.loop import Task
 from train.objectives import dit_loss
-from train.runs import latest_state
+from train.runs import latest_state, total_training
 
 FROZEN_VAE = "frozen_vae"  # model folder inside the DiT run: the VAE every step encodes with
 POOL_SLACK = 4  # latent frames a pooled clip has beyond one training sequence
@@ -63,7 +63,8 @@ def frozen_vae(config: DiTTraining, directory: RunDirectory, sampler: ClipSample
                 raise ValueError(f"the VAE of {source} does not match the DiT run's config")
             vae, _ = build_models(engine)
             nnx.update(vae, state["params"])
-            provenance = {"steps": int(state["step"]), "wall_time_s": float(state["wall_time"])}
+            steps, seconds = total_training(source, "vae")
+            provenance = {"steps": steps, "wall_time_s": seconds}
             clips = clip_batch(sampler, config.run.seed, SCALE_BATCH, SCALE_CLIPS, 9)
             scale = latent_scale(vae, clips)
             engine = dataclasses.replace(

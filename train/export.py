@@ -15,7 +15,7 @@ from stream.engine import Engine
 from stream.evaluation import run_eval
 from train.data import HELD_OUT
 from train.dit_trainer import FROZEN_VAE
-from train.runs import latest_state
+from train.runs import latest_state, total_training
 
 
 def export(
@@ -27,11 +27,11 @@ def export(
     engine_config = dataclasses.replace(config.run.engine, vae=vae_engine.vae)
     dit = build_models(engine_config)[1]
     nnx.update(dit, state["params"])
-    dit_steps = int(state["step"])
+    dit_steps, dit_seconds = total_training(dit_run, "dit")
     info = {
         "name": name or f"stream-64px vae{vae_info.get('steps')}-dit{dit_steps}",
         "steps": {"vae": vae_info.get("steps"), "dit": dit_steps},
-        "wall_time_s": {"vae": vae_info.get("wall_time_s"), "dit": float(state["wall_time"])},
+        "wall_time_s": {"vae": vae_info.get("wall_time_s"), "dit": dit_seconds},
         "data": (
             f"worlds (sprites, drift, orbits; seeds < 2^30) and real clips, "
             f"real fraction {config.run.data.real_ratio} for the DiT"

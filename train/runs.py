@@ -36,3 +36,14 @@ def latest_state(path: str | pathlib.Path, kind: str) -> tuple[Any, dict[str, An
     state = directory.restore(like, step)
     directory.close()
     return config, state
+
+
+def total_training(path: str | pathlib.Path, kind: str) -> tuple[int, float]:
+    """(steps, training seconds) of a run's latest checkpoint plus those of every run it was
+    started from with init_from, so a fine-tuned model states all the training behind it."""
+    config, state = latest_state(path, kind)
+    steps, seconds = int(state["step"]), float(state["wall_time"])
+    if config.run.init_from:
+        earlier_steps, earlier_seconds = total_training(config.run.init_from, kind)
+        steps, seconds = steps + earlier_steps, seconds + earlier_seconds
+    return steps, seconds
