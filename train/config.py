@@ -38,15 +38,7 @@ TINY = EngineConfig(
     ),
 )
 
-# The next model to train (the shipped one's VAE is capped by 8 latent channels per 4 frames:
-# stream/assets/MODEL_CARD.md): twice the latent channels, 12x fewer numbers than pixels.
-SMALL_C16 = dataclasses.replace(
-    SMALL,
-    vae=dataclasses.replace(SMALL.vae, latent_channels=16),
-    dit=dataclasses.replace(SMALL.dit, latent_channels=16),
-)
-
-PRESETS: dict[str, EngineConfig] = {"small": SMALL, "small-c16": SMALL_C16, "tiny": TINY}
+PRESETS: dict[str, EngineConfig] = {"small": SMALL, "tiny": TINY}
 
 
 @dataclasses.dataclass(frozen=True)
