@@ -21,6 +21,7 @@ from stream.engine import Engine
 from stream.vae import CausalVAE
 from train.config import TINY, VAEObjective
 from train.dit_trainer import latent_scale
+from train.export import swap_decoder
 from train.runs import latest_state, read_config, total_training
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,6 +93,20 @@ def vae_runs(tmp_path_factory) -> tuple[Path, Path]:
     return whole, killed
 
 
+@pytest.fixture(scope="module")
+def decoder_run(vae_runs, tmp_path_factory) -> Path:
+    """A decoder-only run started from the uninterrupted VAE run."""
+    source, run_dir = vae_runs[0], tmp_path_factory.mktemp("decoder") / "run"
+    command = _command(
+        "vae", run_dir, "--init-from", str(source), "--freeze-encoder", "--steps", "3"
+    )
+    run = subprocess.run(
+        command, cwd=REPO, env=_env(source.parent / "jax_cache"), capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run_dir
+
+
 def test_resumed_run_continues_the_same_loss_trajectory(vae_runs):
     whole, killed = (_losses(run) for run in vae_runs)
     assert sorted(whole) == sorted(killed) == list(range(1, STEPS + 1))
@@ -101,7 +116,7 @@ def test_resumed_run_continues_the_same_loss_trajectory(vae_runs):
     assert whole[STEPS] < whole[1], "the loss should come down within a few steps"
 
 
-def test_dit_trains_on_the_frozen_vae_and_exports(vae_runs, tmp_path):
+def test_dit_trains_on_the_frozen_vae_and_exports(vae_runs, decoder_run, tmp_path):
     vae_run = vae_runs[0]
     env = _env(vae_run.parent / "jax_cache")
     dit_run, model = tmp_path / "dit", tmp_path / "model"
@@ -114,12 +129,12 @@ def test_dit_trains_on_the_frozen_vae_and_exports(vae_runs, tmp_path):
     assert np.isfinite(list(_losses(dit_run).values())).all()
     export = subprocess.run(
         [sys.executable, "-m", "train", "export", "--dit-run", str(dit_run), "--out", str(model),
-         "--no-eval"],
+         "--vae-decoder", str(decoder_run), "--no-eval"],
         cwd=REPO, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert export.returncode == 0, export.stderr[-2000:]
     engine = Engine.load(model)
-    assert engine.info["steps"] == {"vae": STEPS, "dit": 2}
+    assert engine.info["steps"] == {"vae": STEPS + 3, "dit": 2}, "the decoder run's steps count"
     assert engine.config.vae.latent_scale != 1.0, "the frozen VAE's measured scale is shipped"
     assert "tree.avi" in engine.info["held_out"]
     session = engine.open(seed=0)
@@ -139,6 +154,22 @@ def test_init_from_starts_a_run_at_another_runs_parameters(vae_runs, tmp_path):
     jax.tree.map(np.testing.assert_array_equal, before["params"], after["params"])
     assert read_config(tuned, "vae").objective.frames == 9
     assert total_training(tuned, "vae")[0] == STEPS + 1, "a fine-tuned model counts all its steps"
+
+
+def test_freeze_encoder_trains_the_decoder_only(vae_runs, decoder_run):
+    (_, source), (_, tuned) = latest_state(vae_runs[0], "vae"), latest_state(decoder_run, "vae")
+    encoder, decoder = (
+        [jax.tree.leaves(state["params"][part]) for state in (source, tuned)]
+        for part in ("encoder", "decoder")
+    )
+    assert all(np.array_equal(a, b) for a, b in zip(*encoder, strict=True))
+    assert not any(np.array_equal(a, b) for a, b in zip(*decoder, strict=True))
+
+
+def test_export_refuses_a_decoder_trained_for_another_encoder(decoder_run):
+    stranger = CausalVAE(TINY.vae, rngs=nnx.Rngs(123))
+    with pytest.raises(ValueError, match="encoder"):
+        swap_decoder(stranger, decoder_run)
 
 
 def test_vae_clips_must_be_one_frame_plus_whole_groups():

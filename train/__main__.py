@@ -102,7 +102,9 @@ def _vae(args: argparse.Namespace) -> int:
     from train.sharding import make_mesh
     from train.vae_trainer import vae_task
 
-    base = VAETraining()
+    base = VAETraining(freeze_encoder=args.freeze_encoder)
+    if args.freeze_encoder and not args.init_from:
+        sys.exit("--freeze-encoder needs --init-from: a frozen random encoder would teach nothing")
     if args.frames:
         base = dataclasses.replace(
             base, objective=dataclasses.replace(base.objective, frames=args.frames)
@@ -138,7 +140,9 @@ def _dit(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from train.export import export
 
-    report = export(args.dit_run, args.out, name=args.name, evaluate=args.eval)
+    report = export(
+        args.dit_run, args.out, name=args.name, evaluate=args.eval, vae_decoder=args.vae_decoder
+    )
     print(json.dumps(report, indent=2))
     return 0
 
@@ -150,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     _common_options(vae, 20_000, 1e-3)
     vae.add_argument(
         "--frames", type=int, help="frames per training clip, 1 + 4k (default 13: three groups)"
+    )
+    vae.add_argument(
+        "--freeze-encoder",
+        action="store_true",
+        help="train the decoder only (with --init-from): latents, and a DiT on them, stay valid",
     )
     vae.set_defaults(run=_vae)
     dit = commands.add_parser(
@@ -170,6 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--dit-run", required=True, help="DiT run directory")
     export.add_argument("--out", required=True, help="model folder to write")
     export.add_argument("--name", help="model name (default: derived from the run)")
+    export.add_argument(
+        "--vae-decoder",
+        metavar="VAE_RUN",
+        help="take the decoder from this VAE run (trained with --freeze-encoder from the VAE the "
+        "DiT run froze)",
+    )
     export.add_argument(
         "--eval",
         action=argparse.BooleanOptionalAction,

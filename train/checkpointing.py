@@ -9,6 +9,8 @@ import pathlib
 import time
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 CONFIG_FILE = "train_config.json"
@@ -38,6 +40,29 @@ class RunDirectory:
     def restore(self, like: Any, step: int | None = None) -> Any:
         step = self.latest_step() if step is None else step
         return self._manager.restore(step, args=ocp.args.StandardRestore(like))
+
+    def restore_params(self, like: Any, step: int | None = None) -> tuple[Any, int, float]:
+        """(parameters shaped like `like`, step, training seconds) of a checkpoint, whatever
+        optimiser state the run saved beside them."""
+        step = self.latest_step() if step is None else step
+        saved = self._manager.restore(step, args=ocp.args.StandardRestore())
+
+        def pick(path: tuple, leaf: Any) -> Any:
+            node = saved["params"]
+            for key in path:  # saved without a target, every dict key comes back as a string
+                node = node[str(key.key)]
+            if node.shape != leaf.shape:
+                raise ValueError(
+                    f"parameter {jax.tree_util.keystr(path)} has shape {node.shape}, "
+                    f"expected {leaf.shape}"
+                )
+            return jnp.asarray(node)
+
+        try:
+            params = jax.tree_util.tree_map_with_path(pick, like)
+        except KeyError as error:
+            raise ValueError(f"checkpoint {step} has no parameter {error}") from error
+        return params, int(saved["step"]), float(saved["wall_time"])
 
     def log(self, record: dict[str, Any]) -> None:
         with open(self.path / METRICS_FILE, "a") as f:

@@ -126,6 +126,9 @@ def from_dict(kind: type, raw: dict[str, Any]) -> Any:
 class VAETraining:
     run: RunConfig = RunConfig()
     objective: VAEObjective = VAEObjective()
+    # Train the decoder only: the latents stay bit for bit those of the init_from run, so a DiT
+    # trained on them stays valid (export --vae-decoder puts such a decoder into a model).
+    freeze_encoder: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

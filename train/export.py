@@ -8,22 +8,50 @@ import json
 import pathlib
 from typing import Any
 
+import jax
+import numpy as np
 from flax import nnx
 
 from stream.checkpoint import build_models, load_model, save_model
 from stream.engine import Engine
 from stream.evaluation import run_eval
+from stream.vae import CausalVAE
 from train.data import HELD_OUT
 from train.dit_trainer import FROZEN_VAE
 from train.runs import latest_state, total_training
 
 
+def swap_decoder(vae: CausalVAE, vae_run: str | pathlib.Path) -> int:
+    """Load the decoder of a VAE run trained with a frozen copy of `vae`'s encoder; its steps."""
+    config, state = latest_state(vae_run, "vae")
+    if config.run.engine.vae != dataclasses.replace(vae.config, latent_scale=1.0):
+        raise ValueError(f"vae_decoder: {vae_run} is a different VAE than the DiT run's")
+    ours = nnx.to_pure_dict(nnx.state(vae.encoder, nnx.Param))
+    same = jax.tree.map(np.array_equal, ours, state["params"]["encoder"])
+    if not all(jax.tree.leaves(same)):
+        raise ValueError(
+            f"vae_decoder: the encoder of {vae_run} differs from the DiT run's frozen VAE: train "
+            "the decoder with --init-from <that VAE run> --freeze-encoder"
+        )
+    nnx.update(vae.decoder, state["params"]["decoder"])
+    return total_training(vae_run, "vae")
+
+
 def export(
-    dit_run: str | pathlib.Path, out: str | pathlib.Path, name: str | None, evaluate: bool
+    dit_run: str | pathlib.Path,
+    out: str | pathlib.Path,
+    name: str | None,
+    evaluate: bool,
+    vae_decoder: str | pathlib.Path | None = None,
 ) -> dict[str, Any]:
+    """Write a model folder from a DiT run; `vae_decoder` names a VAE run whose decoder, trained
+    against the frozen VAE's encoder, replaces the frozen one."""
     config, state = latest_state(dit_run, "dit")
     # The frozen VAE's config carries the latent_scale measured when the DiT run began.
     vae_engine, vae, _, vae_info = load_model(pathlib.Path(dit_run) / FROZEN_VAE)
+    if vae_decoder:
+        vae_steps, vae_seconds = swap_decoder(vae, vae_decoder)
+        vae_info = {**vae_info, "steps": vae_steps, "wall_time_s": vae_seconds}
     engine_config = dataclasses.replace(config.run.engine, vae=vae_engine.vae)
     dit = build_models(engine_config)[1]
     nnx.update(dit, state["params"])

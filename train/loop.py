@@ -37,9 +37,14 @@ class Task:
     batch: Callable[[int], tuple[Hashable, Any]]  # step -> (variant, host arrays)
     evaluate: Callable[[nnx.Module], dict[str, float]]
     close: Callable[[], None] = lambda: None
+    frozen: tuple[str, ...] = ()  # the model's submodules (attribute names) left untrained
 
 
-def make_optimizer(optim: OptimConfig, steps: int) -> tuple[optax.GradientTransformation, Any]:
+def make_optimizer(
+    optim: OptimConfig, steps: int, frozen: tuple[str, ...] = ()
+) -> tuple[optax.GradientTransformation, Any]:
+    """AdamW with warm-up + cosine and clipping; parameters under the top-level submodules named
+    in `frozen` get no update at all (not even weight decay)."""
     schedule = optax.warmup_cosine_decay_schedule(
         init_value=0.0,
         peak_value=optim.learning_rate,
@@ -51,7 +56,22 @@ def make_optimizer(optim: OptimConfig, steps: int) -> tuple[optax.GradientTransf
         optax.clip_by_global_norm(optim.clip_norm),
         optax.adamw(schedule, weight_decay=optim.weight_decay),
     )
+    if frozen:
+
+        def labels(params: dict[str, Any]) -> dict[str, Any]:
+            return {
+                name: _labelled(sub, "frozen" if name in frozen else "trained")
+                for name, sub in params.items()
+            }
+
+        optimizer = optax.multi_transform(
+            {"trained": optimizer, "frozen": optax.set_to_zero()}, labels
+        )
     return optimizer, schedule
+
+
+def _labelled(tree: Any, label: str) -> Any:
+    return jax.tree.map(lambda _: label, tree)
 
 
 def initial_state(model: nnx.Module, optimizer: optax.GradientTransformation) -> dict[str, Any]:
@@ -109,12 +129,12 @@ def trained_model(model: nnx.Module, params: Any) -> nnx.Module:
     return nnx.merge(graphdef, params, rest)
 
 
-def _initial_params(run_dir: str, like: dict[str, Any]) -> Any:
+def _initial_params(run_dir: str, like: Any) -> Any:
     if not (pathlib.Path(run_dir) / "checkpoints").is_dir():
         raise ValueError(f"init_from: {run_dir!r} is not a run directory with checkpoints")
     source = RunDirectory(run_dir)
     try:
-        return source.restore(like)["params"]
+        return source.restore_params(like)[0]
     except ValueError as error:
         raise ValueError(f"init_from: {run_dir!r} holds a different model: {error}") from error
     finally:
@@ -129,12 +149,12 @@ def train(task: Task, run: RunConfig, directory: RunDirectory, mesh: Mesh) -> di
     """Train to run.steps from the latest checkpoint in `directory` (or from scratch); returns
     the final state. SIGTERM and Ctrl-C save a checkpoint before stopping."""
     check_batch(run.batch, mesh)
-    optimizer, schedule = make_optimizer(run.optim, run.steps)
+    optimizer, schedule = make_optimizer(run.optim, run.steps, task.frozen)
     state = initial_state(task.model, optimizer)
     if directory.latest_step() is not None:
         state = directory.restore(state)
     elif run.init_from:
-        state = {**state, "params": _initial_params(run.init_from, state)}
+        state = {**state, "params": _initial_params(run.init_from, state["params"])}
     state = put_replicated(state, mesh)
     train_step = make_train_step(task.model, task.loss, optimizer, schedule, mesh)
     base_key = jax.random.key(run.seed)

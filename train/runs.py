@@ -7,11 +7,11 @@ import pathlib
 from typing import Any
 
 import jax
+from flax import nnx
 
 from stream.checkpoint import build_models
 from train.checkpointing import RunDirectory
 from train.config import DiTTraining, VAETraining, from_dict
-from train.loop import initial_state, make_optimizer
 
 KINDS: dict[str, type] = {"vae": VAETraining, "dit": DiTTraining}
 
@@ -22,20 +22,17 @@ def read_config(path: str | pathlib.Path, kind: str) -> Any:
 
 
 def latest_state(path: str | pathlib.Path, kind: str) -> tuple[Any, dict[str, Any]]:
-    """(training config, training state) of a run's latest checkpoint; the state holds
-    "params" (a pure dict), "opt", "step" and "wall_time"."""
+    """(training config, state) of a run's latest checkpoint; the state holds "params" (a pure
+    dict), "step" and "wall_time"."""
     directory = RunDirectory(path)
-    step = directory.latest_step()
-    if step is None:
+    if directory.latest_step() is None:
         raise ValueError(f"run directory {str(path)!r} has no checkpoint yet")
     config = read_config(path, kind)
-    run = config.run
-    optimizer, _ = make_optimizer(run.optim, run.steps)
-    index = 0 if kind == "vae" else 1
-    like = jax.eval_shape(lambda: initial_state(build_models(run.engine)[index], optimizer))
-    state = directory.restore(like, step)
+    model = build_models(config.run.engine)[0 if kind == "vae" else 1]
+    like = jax.eval_shape(lambda: nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+    params, step, seconds = directory.restore_params(like)
     directory.close()
-    return config, state
+    return config, {"params": params, "step": step, "wall_time": seconds}
 
 
 def total_training(path: str | pathlib.Path, kind: str) -> tuple[int, float]:

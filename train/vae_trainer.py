@@ -53,4 +53,5 @@ def vae_task(config: VAETraining, video_dir: Path) -> Task:
             for metric, value in scores(model, clips).items()
         }
 
-    return Task("vae", vae, loss, batch, evaluate, close=prefetcher.close)
+    frozen = ("encoder",) if config.freeze_encoder else ()
+    return Task("vae", vae, loss, batch, evaluate, close=prefetcher.close, frozen=frozen)
