@@ -21,8 +21,9 @@ from train.dit_trainer import FROZEN_VAE
 from train.runs import latest_state, total_training
 
 
-def swap_decoder(vae: CausalVAE, vae_run: str | pathlib.Path) -> int:
-    """Load the decoder of a VAE run trained with a frozen copy of `vae`'s encoder; its steps."""
+def swap_decoder(vae: CausalVAE, vae_run: str | pathlib.Path) -> tuple[int, float]:
+    """Load the decoder of a VAE run trained with a frozen copy of `vae`'s encoder; returns the
+    run's total steps and training seconds (with the runs it was started from)."""
     config, state = latest_state(vae_run, "vae")
     if config.run.engine.vae != dataclasses.replace(vae.config, latent_scale=1.0):
         raise ValueError(f"vae_decoder: {vae_run} is a different VAE than the DiT run's")
