@@ -60,15 +60,22 @@ def measure_stages(engine: Engine, repeats: int) -> list[dict[str, Any]]:
     z = jax.random.normal(jax.random.key(0), (1, config.dit.chunk_frames, latent, latent, channels))
     cache = engine.new_cache()
     for _ in range(window + 1):  # a full ring and a live anchor slot: the steady state
-        cache = engine.commit(cache, z[:, :1], window, True)
+        cache = engine.commit(cache, z[:, :1], window, True, 0)
     decoder = engine.decode(z[:, :1], engine.new_decoder_state())[1]
     z0 = z[0, 0]
     scalars = (np.float32(0.5), np.float32(0.25), np.int32(window), np.bool_(True))
     denoise_args = (engine.dit_params, cache, z, *scalars, z0, np.float32(1.0))
-    commit_args = (engine.dit_params, cache, z[:, :1], np.int32(window), np.bool_(True))
+    commit_args = (
+        engine.dit_params,
+        cache,
+        z[:, :1],
+        np.int32(window),
+        np.bool_(True),
+        np.uint32(0),
+    )
 
     def commit_copy():
-        return engine.commit(jax.tree.map(jnp.copy, cache), z[:, :1], window, True)
+        return engine.commit(jax.tree.map(jnp.copy, cache), z[:, :1], window, True, 0)
 
     copy_ms = _median_ms(lambda: jax.tree.map(jnp.copy, cache), repeats)
     return [

@@ -47,6 +47,15 @@ class SamplerConfig:
     steps: int = 4  # Euler steps of the flow ODE per chunk
     shift: float = 3.0  # timestep shift: >1 spends more steps at high noise
     guidance_strength: float = 1.0  # lambda of the guidance anchor's restoring force
+    # Diffusion time at which committed context frames (all but the anchor z_0) enter the cache.
+    # Training noises context to s ~ U(0, DiTObjective.context_noise) and keeps s = 0 for the
+    # anchor alone, so to a model trained that way exactly clean context reads as more anchors
+    # (README, "Context noise", has the measurement).
+    context_noise: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.context_noise < 1.0:
+            raise ValueError(f"sampler.context_noise={self.context_noise} must be in [0, 1)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -140,8 +140,8 @@ class DriftLab:
         z0 = context[0]
         first_frame = truth.frames(0, 1)[0]
 
-        cache, decoder = self._start(context, anchor_on)
-        twin_cache, _ = self._start(self._perturbed(context, seed), anchor_on)
+        cache, decoder = self._start(context, anchor_on, seed)
+        twin_cache, _ = self._start(self._perturbed(context, seed), anchor_on, seed)
         history = list(np.asarray(context))
         shape = (1, self.chunk, *context.shape[1:])
         rows, rho, twin = [], [], []
@@ -153,17 +153,17 @@ class DriftLab:
 
                 def jvp(v, state=state, noise=noise, at=next_latent):
                     return self.jacobian(
-                        state, v, z0, noise, self.schedule, at, anchor_on, guidance
+                        state, v, z0, noise, self.schedule, at, anchor_on, guidance, seed
                     )
 
                 estimate = power_iteration(jvp, state.shape, self.settings.power_iterations)
                 rho.append({"chunk": index, "latent_frame": next_latent, "rho": estimate})
             x, cache = engine.generate_chunk(
-                cache, noise, self.schedule, self.window, anchor_on, z0, guidance
+                cache, noise, self.schedule, self.window, anchor_on, z0, guidance, seed
             )
             if index < self.settings.twin_chunks:
                 x_twin, twin_cache = engine.generate_chunk(
-                    twin_cache, noise, self.schedule, self.window, anchor_on, z0, guidance
+                    twin_cache, noise, self.schedule, self.window, anchor_on, z0, guidance, seed
                 )
                 distance = float(jnp.linalg.norm(x - x_twin))
                 twin.append({"chunk": index, "distance": distance})
@@ -191,11 +191,11 @@ class DriftLab:
             progress()
         return Rollout(mode, seed, rows, rho, twin)
 
-    def _start(self, context: jax.Array, anchor_on: bool):
+    def _start(self, context: jax.Array, anchor_on: bool, seed: int):
         """Cache and decoder state after the context latents (K, h, w, C)."""
         cache, decoder = self.engine.new_cache(), self.engine.new_decoder_state()
         for latent in context:
-            cache = self.engine.commit(cache, latent[None, None], self.window, anchor_on)
+            cache = self.engine.commit(cache, latent[None, None], self.window, anchor_on, seed)
             _, decoder = self.engine.decode(latent[None, None], decoder)
         return cache, decoder
 

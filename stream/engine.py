@@ -20,7 +20,7 @@ from stream.checkpoint import build_models, is_checkpoint, load_model
 from stream.config import EngineConfig
 from stream.dit import DiT
 from stream.kv_cache import KVCache, cached_segments, commit_frame, init_cache
-from stream.sampler import euler_update
+from stream.sampler import euler_update, noised_context
 from stream.session import Session
 from stream.vae import CausalVAE
 
@@ -43,6 +43,7 @@ class Engine:
         dit_def, self.dit_params = nnx.split(dit)
         self.dit_def = dit_def
         dit_config = config.dit
+        context_noise = config.sampler.context_noise
 
         def encode(params, frames, state):
             return nnx.merge(vae_def, params).encode_step(frames, state)
@@ -50,9 +51,9 @@ class Engine:
         def decode(params, latent, state):
             return nnx.merge(vae_def, params).decode_step(latent, state)
 
-        def commit(params, cache: KVCache, latent, window, anchor_on) -> KVCache:
+        def commit(params, cache: KVCache, latent, window, anchor_on, seed) -> KVCache:
             model = nnx.merge(dit_def, params)
-            s = jnp.zeros(latent.shape[:2], jnp.float32)  # committed frames are clean
+            latent, s = noised_context(latent, seed, cache.length, context_noise)
             segments = cached_segments(dit_config, cache, 1, window, anchor_on)
             _, keys, values = model(latent, s, segments)
             return commit_frame(dit_config, cache, keys, values)
@@ -130,6 +131,7 @@ class Engine:
         anchor_on: bool,
         z0: jax.Array,
         guidance: float,
+        seed: int,
     ) -> tuple[jax.Array, KVCache]:
         """Denoise a chunk from noise (1, F, s, s, C) along the schedule and commit it.
 
@@ -139,7 +141,7 @@ class Engine:
         for s, s_next in zip(schedule[:-1], schedule[1:], strict=True):
             x = self.denoise(cache, x, s, s_next, window, anchor_on, z0, guidance)
         for f in range(x.shape[1]):
-            cache = self.commit(cache, x[:, f : f + 1], window, anchor_on)
+            cache = self.commit(cache, x[:, f : f + 1], window, anchor_on, seed)
         return x, cache
 
     def decode_frames(self, latents: jax.Array, state) -> tuple[np.ndarray, Any]:
@@ -151,9 +153,14 @@ class Engine:
         pixels = np.asarray(jnp.concatenate(frames))  # (4F, S, S, 3)
         return np.clip(np.round((pixels + 1.0) * 127.5), 0, 255).astype(np.uint8), state
 
-    def commit(self, cache: KVCache, latent: jax.Array, window: int, anchor_on: bool) -> KVCache:
-        """Write a clean latent frame into the cache. The cache passed in is consumed."""
-        return self._commit(self.dit_params, cache, latent, np.int32(window), np.bool_(anchor_on))
+    def commit(
+        self, cache: KVCache, latent: jax.Array, window: int, anchor_on: bool, seed: int
+    ) -> KVCache:
+        """Write a clean latent frame (1, 1, s, s, C) into the cache, noised as context is in
+        training (sampler.noised_context; the session's seed). The cache passed in is consumed."""
+        return self._commit(
+            self.dit_params, cache, latent, np.int32(window), np.bool_(anchor_on), np.uint32(seed)
+        )
 
     def denoise(
         self,

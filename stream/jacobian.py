@@ -16,7 +16,7 @@ import numpy as np
 from flax import nnx
 
 from stream.kv_cache import cached_segments, commit_frame, init_cache
-from stream.sampler import euler_update
+from stream.sampler import euler_update, noised_context
 
 
 def power_iteration(
@@ -54,22 +54,23 @@ def chunk_map_jvp(engine, window: int, steps: int):
 
     F takes the window of latent frames the model conditions on, (W, h, w, C), ending just
     before frame `next_frame`, to the window one chunk later. The anchor z0, the sampler's noise,
-    the schedule and the positions are arguments held fixed, so F is deterministic and J = dF/dx
-    includes the shift of the window as well as the model's response. Compiled once per
-    (window, steps); returns jvp(state, tangent, z0, noise, schedule, next_frame, anchor_on,
-    guidance) -> J tangent.
+    the context noise (from the seed, as the engine commits), the schedule and the positions are
+    held fixed, so F is deterministic and J = dF/dx includes the shift of the window as well as
+    the model's response. Compiled once per (window, steps); returns jvp(state, tangent, z0,
+    noise, schedule, next_frame, anchor_on, guidance, seed) -> J tangent.
     """
     config = engine.config.dit
+    context_noise = engine.config.sampler.context_noise
     graphdef = engine.dit_def
 
-    def step(params, state, z0, noise, schedule, next_frame, anchor_on, guidance):
+    def step(params, state, z0, noise, schedule, next_frame, anchor_on, guidance, seed):
         model = nnx.merge(graphdef, params)
         window_ = jnp.int32(window)
 
         def commit(cache, latent):
-            clean = jnp.zeros(latent.shape[:2], jnp.float32)
+            latent, s = noised_context(latent, seed, cache.length, context_noise)
             segments = cached_segments(config, cache, 1, window_, anchor_on)
-            _, keys, values = model(latent, clean, segments)
+            _, keys, values = model(latent, s, segments)
             return commit_frame(config, cache, keys, values)
 
         cache = commit(init_cache(config), z0[None, None])  # the anchor slot
@@ -85,13 +86,13 @@ def chunk_map_jvp(engine, window: int, steps: int):
         return jnp.concatenate([state[x.shape[1] :], x[0]], axis=0)  # (W, h, w, C)
 
     @jax.jit
-    def jvp(params, state, tangent, z0, noise, schedule, next_frame, anchor_on, guidance):
+    def jvp(params, state, tangent, z0, noise, schedule, next_frame, anchor_on, guidance, seed):
         def fn(x):
-            return step(params, x, z0, noise, schedule, next_frame, anchor_on, guidance)
+            return step(params, x, z0, noise, schedule, next_frame, anchor_on, guidance, seed)
 
         return jax.jvp(fn, (state,), (tangent,))[1]
 
-    def apply(state, tangent, z0, noise, schedule, next_frame, anchor_on, guidance):
+    def apply(state, tangent, z0, noise, schedule, next_frame, anchor_on, guidance, seed):
         if next_frame <= window:
             raise ValueError(f"next_frame={next_frame} must exceed window={window}")
         return jvp(
@@ -104,6 +105,7 @@ def chunk_map_jvp(engine, window: int, steps: int):
             jnp.int32(next_frame),
             jnp.bool_(anchor_on),
             jnp.float32(guidance),
+            jnp.uint32(seed),
         )
 
     return apply

@@ -40,3 +40,21 @@ def chunk_noise(seed: int, first_frame: jax.Array, shape: tuple[int, ...]) -> ja
     (seed, position), so how an extension is split into calls does not change it."""
     key = jax.random.fold_in(jax.random.key(seed), first_frame)
     return jax.random.normal(key, shape, jnp.float32)
+
+
+CONTEXT_STREAM = 1  # folded into a position's key: context noise never equals a chunk's noise
+
+
+def noised_context(
+    latent: jax.Array, seed: jax.Array, position: jax.Array, level: float
+) -> tuple[jax.Array, jax.Array]:
+    """A latent frame (B, 1, h, w, C) about to be committed at latent `position`, as training
+    shows context: noised to diffusion time `level`, except the anchor z_0 (position 0), which is
+    always exact. The noise is a pure function of (seed, position), like chunk_noise.
+
+    Returns the noised frame (B, 1, h, w, C) and its diffusion times (B, 1)."""
+    level = jnp.where(position == 0, 0.0, level)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), position), CONTEXT_STREAM)
+    eps = jax.random.normal(key, latent.shape, latent.dtype)
+    s = jnp.full(latent.shape[:2], level, jnp.float32)  # (B, 1)
+    return (1.0 - level) * latent + level * eps, s

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 # Predicted frames kept to score the prediction once real frames arrive (bounded memory).
 MAX_SCORED_LATENTS = 64
+MAX_SEED = 2**32 - 1  # JAX keys hold 32 bits of a seed: larger seeds would repeat smaller ones
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +133,7 @@ class Session:
         config = engine.config
         self.engine = engine
         self.anchor = anchor
-        self.seed = _check_count("seed", seed, 0)
+        self.seed = _check_count("seed", seed, 0, MAX_SEED)
         self.steps = _check_count("steps", config.sampler.steps if steps is None else steps, 1, 64)
         limit = config.dit.window_frames
         self.window = _check_count("window", limit if window is None else window, 1, limit)
@@ -213,7 +214,9 @@ class Session:
         if self._z0 is None:
             self._z0 = latent[0, 0]  # (h, w, C)
         self._score_latent(self._latent_count, latent)
-        self._cache = self.engine.commit(self._cache, latent, self.window, self._attend_anchor)
+        self._cache = self.engine.commit(
+            self._cache, latent, self.window, self._attend_anchor, self.seed
+        )
         # Decoding now keeps the first extension after minutes of pushing as fast as any other.
         _, self._decoder = self.engine.decode(latent, self._decoder)
         self._latent_count += 1
@@ -270,6 +273,7 @@ class Session:
             self._attend_anchor,
             self._z0,
             self.guidance,
+            self.seed,
         )  # (1, F, h, w, C)
         pixels, prediction.decoder = engine.decode_frames(x, prediction.decoder)  # (4F, S, S, 3)
         penalty = float(anchor_penalty(x[0], self._z0).mean())

@@ -127,6 +127,7 @@ def test_bad_frame_counts_are_refused(tiny_engine, clip, count):
         ({"anchor": "sink"}, "anchor"),
         ({"anchor": None}, "anchor"),
         ({"seed": -1}, "seed"),
+        ({"seed": 2**32}, "seed"),
         ({"steps": 0}, "steps"),
         ({"window": 0}, "window"),
         ({"window": 999}, "window"),

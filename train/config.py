@@ -136,3 +136,12 @@ class DiTTraining:
     run: RunConfig = RunConfig()
     objective: DiTObjective = DiTObjective()
     vae: str = ""  # where the frozen VAE came from (a VAE run or a model folder)
+
+    def __post_init__(self) -> None:
+        # Inference commits context at this diffusion time: it must be one training showed.
+        level, trained = self.run.engine.sampler.context_noise, self.objective.context_noise
+        if level > trained:
+            raise ValueError(
+                f"sampler.context_noise={level} exceeds objective.context_noise={trained}: "
+                "the model would be asked for context noise it never saw"
+            )
