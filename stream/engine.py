@@ -7,6 +7,7 @@ first, then 4), decoder step, DiT commit of one clean latent frame, and one DiT 
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 from typing import Any
 
@@ -100,6 +101,12 @@ class Engine:
         return Session(
             self, anchor=anchor, seed=seed, steps=steps, window=window, guidance=guidance
         )
+
+    def with_sampler(self, **changes: Any) -> Engine:
+        """The same weights under other sampler settings, e.g. context_noise=0.0 (an ablation)."""
+        sampler = dataclasses.replace(self.config.sampler, **changes)
+        config = dataclasses.replace(self.config, sampler=sampler)
+        return Engine(config, self._vae, nnx.merge(self.dit_def, self.dit_params), self.info)
 
     # Stages, as the session and the benchmark call them. Frames are float32 in [-1, 1].
 

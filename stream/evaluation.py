@@ -236,7 +236,15 @@ def run_eval(
 
 
 def format_report(engine: Engine, metrics: dict[str, float]) -> str:
-    lines = [f"model: {engine.name}", "", "| metric | value |", "|---|---|"]
+    sampler = engine.config.sampler
+    lines = [
+        f"model: {engine.name}",
+        f"sampler: {sampler.steps} Euler steps, shift {sampler.shift}, "
+        f"context noise {sampler.context_noise}",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
     lines += [f"| {name} | {value:.4g} |" for name, value in metrics.items()]
     table = ["", "| horizon (chunks) | model | repeat last frame | shift by last motion |"]
     table.append("|---|---|---|---|")
@@ -250,6 +258,8 @@ def _eval(args: argparse.Namespace) -> int:
     from stream.engine import Engine
 
     engine = Engine.load(args.checkpoint)
+    if args.context_noise is not None:
+        engine = engine.with_sampler(context_noise=args.context_noise)
     video_dir = Path(args.video_dir) if args.video_dir else None
     metrics = run_eval(engine, video_dir, worlds=args.worlds, anchor=args.anchor)
     print(json.dumps(metrics, indent=2) if args.json else format_report(engine, metrics))
@@ -273,6 +283,12 @@ def add_eval_command(commands: argparse._SubParsersAction, add_checkpoint_option
     )
     parser.add_argument(
         "--video-dir", help="folder with the held-out clips (default ../shared/data/video)"
+    )
+    parser.add_argument(
+        "--context-noise",
+        type=float,
+        help="diffusion time at which committed context enters the cache (default: the model's; "
+        "0 commits it exactly clean, the ablation in the README)",
     )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.set_defaults(run=_eval)

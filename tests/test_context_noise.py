@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 
+from serve.cli import main
 from stream.config import SamplerConfig
 from stream.engine import Engine
 from train.config import TINY, DiTObjective, DiTTraining, RunConfig
@@ -16,10 +17,9 @@ WINDOW = TINY.dit.window_frames
 
 
 @pytest.fixture(scope="module")
-def clean_engine(tiny_models) -> Engine:
+def clean_engine(tiny_engine) -> Engine:
     """The tiny engine committing context exactly (context_noise 0)."""
-    sampler = dataclasses.replace(TINY.sampler, context_noise=0.0)
-    return Engine(dataclasses.replace(TINY, sampler=sampler), *tiny_models)
+    return tiny_engine.with_sampler(context_noise=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +67,8 @@ def test_training_refuses_to_serve_context_noise_it_never_trained():
     engine = dataclasses.replace(TINY, sampler=SamplerConfig(context_noise=0.2))
     with pytest.raises(ValueError, match="context_noise"):
         DiTTraining(run=RunConfig(engine=engine), objective=DiTObjective(context_noise=0.1))
+
+
+def test_eval_refuses_a_context_noise_outside_zero_to_one(capsys):
+    assert main(["eval", "--context-noise", "1.5"]) == 2
+    assert "context_noise" in capsys.readouterr().err
