@@ -22,7 +22,7 @@ from stream.vae import CausalVAE
 from train.config import TINY, VAEObjective
 from train.dit_trainer import latent_scale
 from train.export import swap_decoder
-from train.runs import latest_state, read_config, total_training
+from train.runs import latest_state, total_training
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 7
@@ -149,11 +149,12 @@ def test_init_from_starts_a_run_at_another_runs_parameters(vae_runs, tmp_path):
     run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     # Warm-up starts at learning rate 0, so one step leaves the source's parameters untouched.
-    (_, before), (_, after) = latest_state(source, "vae"), latest_state(tuned, "vae")
+    (_, before), (config, after) = latest_state(source, "vae"), latest_state(tuned, "vae")
     assert int(after["step"]) == 1
     jax.tree.map(np.testing.assert_array_equal, before["params"], after["params"])
-    assert read_config(tuned, "vae").objective.frames == 9
-    assert total_training(tuned, "vae")[0] == STEPS + 1, "a fine-tuned model counts all its steps"
+    assert config.objective.frames == 9
+    steps = total_training(config, after, "vae")[0]
+    assert steps == STEPS + 1, "a fine-tuned model counts all its steps"
 
 
 def test_freeze_encoder_trains_the_decoder_only(vae_runs, decoder_run):

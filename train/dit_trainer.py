@@ -63,7 +63,7 @@ def frozen_vae(config: DiTTraining, directory: RunDirectory, sampler: ClipSample
                 raise ValueError(f"the VAE of {source} does not match the DiT run's config")
             vae, _ = build_models(engine)
             nnx.update(vae, state["params"])
-            steps, seconds = total_training(source, "vae")
+            steps, seconds = total_training(vae_config, state, "vae")
             provenance = {"steps": steps, "wall_time_s": seconds}
             clips = clip_batch(sampler, config.run.seed, SCALE_BATCH, SCALE_CLIPS, 9)
             scale = latent_scale(vae, clips)

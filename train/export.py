@@ -35,7 +35,7 @@ def swap_decoder(vae: CausalVAE, vae_run: str | pathlib.Path) -> tuple[int, floa
             "the decoder with --init-from <that VAE run> --freeze-encoder"
         )
     nnx.update(vae.decoder, state["params"]["decoder"])
-    return total_training(vae_run, "vae")
+    return total_training(config, state, "vae")
 
 
 def export(
@@ -56,7 +56,7 @@ def export(
     engine_config = dataclasses.replace(config.run.engine, vae=vae_engine.vae)
     dit = build_models(engine_config)[1]
     nnx.update(dit, state["params"])
-    dit_steps, dit_seconds = total_training(dit_run, "dit")
+    dit_steps, dit_seconds = total_training(config, state, "dit")
     info = {
         "name": name or f"stream-64px vae{vae_info.get('steps')}-dit{dit_steps}",
         "steps": {"vae": vae_info.get("steps"), "dit": dit_steps},

@@ -35,12 +35,13 @@ def latest_state(path: str | pathlib.Path, kind: str) -> tuple[Any, dict[str, An
     return config, {"params": params, "step": step, "wall_time": seconds}
 
 
-def total_training(path: str | pathlib.Path, kind: str) -> tuple[int, float]:
-    """(steps, training seconds) of a run's latest checkpoint plus those of every run it was
-    started from with init_from, so a fine-tuned model states all the training behind it."""
-    config, state = latest_state(path, kind)
+def total_training(config: Any, state: dict[str, Any], kind: str) -> tuple[int, float]:
+    """(steps, training seconds) of a run's latest checkpoint, as latest_state returned it, plus
+    those of every run it was started from with init_from, so a fine-tuned model states all the
+    training behind it."""
     steps, seconds = int(state["step"]), float(state["wall_time"])
     if config.run.init_from:
-        earlier_steps, earlier_seconds = total_training(config.run.init_from, kind)
+        earlier = latest_state(config.run.init_from, kind)
+        earlier_steps, earlier_seconds = total_training(*earlier, kind)
         steps, seconds = steps + earlier_steps, seconds + earlier_seconds
     return steps, seconds
