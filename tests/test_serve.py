@@ -186,6 +186,10 @@ BAD_SESSIONS = {
         "config.window_latent_frames=5",
     ),
     "too many steps": ([pb.SessionRequest(config=pb.SessionConfig(steps=65))], "steps=65"),
+    "seed wider than 32 bits": (
+        [pb.SessionRequest(config=pb.SessionConfig(seed=2**32))],
+        "seed=4294967296",
+    ),
     "extension before any frame": (
         [_CONFIG, pb.SessionRequest(extend=pb.ExtendCommand(num_frames=4))],
         "extend before any push",
