@@ -20,8 +20,8 @@ from stream.anchor import DEFAULT_ANCHOR, check_anchor_mode
 from stream.checkpoint import build_models, is_checkpoint, load_model
 from stream.config import EngineConfig
 from stream.dit import DiT
-from stream.kv_cache import KVCache, cached_segments, commit_frame, init_cache
-from stream.sampler import euler_update, noised_context
+from stream.kv_cache import KVCache, cached_segments, commit_context, init_cache
+from stream.sampler import euler_update
 from stream.session import Session
 from stream.vae import CausalVAE
 
@@ -54,10 +54,9 @@ class Engine:
 
         def commit(params, cache: KVCache, latent, window, anchor_on, seed) -> KVCache:
             model = nnx.merge(dit_def, params)
-            latent, s = noised_context(latent, seed, cache.length, context_noise)
-            segments = cached_segments(dit_config, cache, 1, window, anchor_on)
-            _, keys, values = model(latent, s, segments)
-            return commit_frame(dit_config, cache, keys, values)
+            return commit_context(
+                model, dit_config, cache, latent, window, anchor_on, seed, context_noise
+            )
 
         def denoise(params, cache: KVCache, x, s, s_next, window, anchor_on, z0, guidance):
             model = nnx.merge(dit_def, params)

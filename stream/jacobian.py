@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from stream.kv_cache import cached_segments, commit_frame, init_cache
-from stream.sampler import euler_update, noised_context
+from stream.kv_cache import cached_segments, commit_context, init_cache
+from stream.sampler import euler_update
 
 
 def power_iteration(
@@ -68,10 +68,9 @@ def chunk_map_jvp(engine, window: int, steps: int):
         window_ = jnp.int32(window)
 
         def commit(cache, latent):
-            latent, s = noised_context(latent, seed, cache.length, context_noise)
-            segments = cached_segments(config, cache, 1, window_, anchor_on)
-            _, keys, values = model(latent, s, segments)
-            return commit_frame(config, cache, keys, values)
+            return commit_context(
+                model, config, cache, latent, window_, anchor_on, seed, context_noise
+            )
 
         cache = commit(init_cache(config), z0[None, None])  # the anchor slot
         cache = cache._replace(length=next_frame - window)

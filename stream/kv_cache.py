@@ -7,6 +7,7 @@ second 1. Keys are stored unrotated and rotated at attention time with window-re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -16,6 +17,7 @@ from stream.attention import Segment, visibility_bias
 from stream.config import DiTConfig
 from stream.layout import anchor_visible, window_offset
 from stream.rope import apply_rope, frames_angles
+from stream.sampler import noised_context
 
 
 class KVCache(NamedTuple):
@@ -93,3 +95,21 @@ def commit_frame(config: DiTConfig, cache: KVCache, keys: jax.Array, values: jax
         slot_frame=cache.slot_frame.at[slot].set(frame),
         length=frame + 1,
     )
+
+
+def commit_context(
+    model: Callable,
+    config: DiTConfig,
+    cache: KVCache,
+    latent: jax.Array,
+    window: jax.Array,
+    anchor_on: jax.Array,
+    seed: jax.Array,
+    context_noise: float,
+) -> KVCache:
+    """Run a clean latent frame (B, 1, h, w, C) through the DiT as context, noised as training
+    shows context (sampler.noised_context), and write its keys/values at index cache.length."""
+    latent, s = noised_context(latent, seed, cache.length, context_noise)
+    segments = cached_segments(config, cache, 1, window, anchor_on)
+    _, keys, values = model(latent, s, segments)
+    return commit_frame(config, cache, keys, values)
