@@ -9,6 +9,38 @@
 - Temporal consistency score (DESIGN.md 2.3) of the generated and of the real continuation, with
   features = the frame area-downsampled to 16x16, minus its mean colour (so a flat brightness
   does not make every pair similar), flattened.
+- Measures that erasing or blurring the content cannot pass (DESIGN.md 6; the functions are in
+  stream/prediction_metrics.py), below. "c<h>" names the h-th chunk ahead (8 frames for the
+  shipped model) at SHORT_HORIZONS = 1, 2 and 4 chunks; the model is always seed 0.
+
+  Held-out real clips (engine.info["held_out"]), each pushed 33 frames (9 latent frames; fewer
+  whole groups of 4 if a clip could not also hold the 32 true frames after them: the truth is
+  never looped) and extended 4 chunks. "<key>_<clip>" is one clip, "<key>" the mean over clips
+  in log space: the mean of the dB values, the geometric mean of the ratios (so that a still
+  clip with invented motion at 30x does not outweigh every other clip):
+  - real_{dit,repeat,latent_repeat,vae}_psnr_c<h>: prediction PSNR of the model, of repeating
+    the last pushed frame, of the latent repeat (the last pushed latent frame decoded again and
+    again by the streaming decoder, from its state after the pushed latents: the model's own
+    trivial answer), and of the VAE's reconstruction of the true frames (the ceiling);
+  - real_sharpness_c<h>: variance of the Laplacian of the predicted frames over that of the
+    VAE's reconstruction of the true frames (streamed through the whole clip);
+  - real_motion_c<h>: mean |frame_t - frame_t-1| of the prediction over the truth's (the first
+    step of chunk 1 is from the last pushed frame);
+  - real_jump_ratio: |first predicted - last pushed| over |first true - last pushed|.
+  - context_{inputs,seeds}_mad_c<h>: mean absolute difference (0-255) between predictions of
+    two different held-out clips with one seed (seeds 0 and 1, averaged), and between seeds 0
+    and 1 on one clip (averaged over clips); context_ratio_c<h> = inputs / seeds (a model that
+    follows its input is far above 1); context_truth_mad_c<h>: the same distance between the
+    true continuations of two clips, the scale of "different".
+  World videos (the same as the whole-frame table above):
+  - latent_repeat_psnr_h<h>: the latent repeat on the whole frame, at HORIZONS;
+  - worlds_fg_{dit,repeat,latent_repeat,shift}_psnr_c<h>: PSNR inside the true sprite masks
+    (World.foreground > 0.5) at 1, 2, 4, 16 and 64 chunks, pooled MSE over worlds;
+  - worlds_sharpness_c<h>, worlds_motion_c<h>, worlds_jump_ratio: as for real clips, geometric
+    mean over worlds.
+`stream eval --sheet DIR` also writes a contact sheet PNG per held-out clip and per world:
+truth, the model, the VAE's reconstruction and the latent repeat at a few frames ahead.
+`quick_prediction_metrics` measures a few of these cheaply, for a training loop's periodic eval.
 Generation goes through the public Engine/Session API. Fixed seeds: the same model and machine
 give the same numbers.
 """
@@ -16,11 +48,12 @@ give the same numbers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -28,9 +61,21 @@ import numpy as np
 from tqdm import tqdm
 
 from stream.anchor import ANCHOR_MODES
+from stream.contact_sheet import write_contact_sheet
+from stream.prediction_metrics import (
+    chunk_span,
+    context_distances,
+    foreground_mse,
+    jump_ratio,
+    mean_pairwise_distance,
+    motion_ratio,
+    psnr_from_mse,
+    ratio,
+    sharpness_ratio,
+)
 from stream.vae import TEMPORAL_FACTOR
 from stream.video_io import read_video
-from stream.worlds import WORLD_FAMILIES, make_world
+from stream.worlds import WORLD_FAMILIES, World, make_world
 
 if TYPE_CHECKING:
     from stream.engine import Engine
@@ -87,16 +132,26 @@ def to_unit(frames: np.ndarray) -> np.ndarray:
     return frames.astype(np.float32) / 127.5 - 1.0
 
 
+def from_unit(frames: np.ndarray) -> np.ndarray:
+    """Frames in [-1, 1] -> uint8, rounded as the engine rounds the frames it streams."""
+    return np.clip(np.round((np.asarray(frames) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def eval_worlds(size: int, count: int) -> list[World]:
+    """The world videos of unseen seeds that evaluation uses, cycling through the families."""
+    return [
+        make_world(WORLD_FAMILIES[i % len(WORLD_FAMILIES)], EVAL_WORLD_SEED + i, size)
+        for i in range(count)
+    ]
+
+
+def _world_name(index: int) -> str:
+    return f"world{index}_{WORLD_FAMILIES[index % len(WORLD_FAMILIES)]}"
+
+
 def world_clips(size: int, frames: int, count: int, start: int = 0) -> np.ndarray:
     """World videos of unseen seeds, cycling through the families: uint8 (count, T, S, S, 3)."""
-    return np.stack(
-        [
-            make_world(WORLD_FAMILIES[i % len(WORLD_FAMILIES)], EVAL_WORLD_SEED + i, size).frames(
-                start, frames
-            )
-            for i in range(count)
-        ]
-    )
+    return np.stack([world.frames(start, frames) for world in eval_worlds(size, count)])
 
 
 def video_clips(folder: Path, names: Sequence[str], size: int, frames: int) -> np.ndarray:
@@ -108,23 +163,62 @@ def video_clips(folder: Path, names: Sequence[str], size: int, frames: int) -> n
     return np.stack(clips)
 
 
-HORIZONS: tuple[int, ...] = (1, 4, 16, 64)  # chunks ahead
+def read_clips(folder: Path, names: Sequence[str], size: int, frames: int) -> dict[str, np.ndarray]:
+    """Up to the first `frames` frames of each named clip, never looped: name -> uint8
+    (t, S, S, 3) with t the frames the clip really has, at most `frames`."""
+    return {name: read_video(folder / name, size=size, max_frames=frames)[0] for name in names}
 
 
-def _psnr_np(mse: float) -> float:
-    return float(10 * np.log10(255.0**2 / mse)) if mse > 0 else float("inf")
+HORIZONS: tuple[int, ...] = (1, 4, 16, 64)  # chunks ahead, whole-frame PSNR on worlds
+SHORT_HORIZONS: tuple[int, ...] = (1, 2, 4)  # chunks ahead of the measures on real clips
+WORLD_FG_HORIZONS: tuple[int, ...] = tuple(sorted(set(HORIZONS) | set(SHORT_HORIZONS)))
+CONTEXT_SEEDS: tuple[int, ...] = (0, 1)  # the model's seed first
+SHEET_FRAMES: tuple[int, ...] = (1, 4, 8, 16, 24, 32)  # frames ahead shown on a contact sheet
+
+
+def _stream_groups(
+    engine: Engine, clip: np.ndarray
+) -> Iterator[tuple[int, jax.Array, np.ndarray, Any]]:
+    """Encode and decode a uint8 (1+4k, S, S, 3) clip through the live loop's streaming stages,
+    group by group as a session does (frame 0 alone, then groups of 4).
+
+    Yields (frames consumed so far, the group's latent frame (1, 1, s, s, C), the group's
+    decoded frames float (1 or 4, S, S, 3) in [-1, 1] unclipped, the decoder state after it).
+    """
+    encoder, decoder = engine.new_encoder_state(), engine.new_decoder_state()
+    frames = jnp.asarray(to_unit(clip))[None]  # (1, T, S, S, 3)
+    for start, stop in [(0, 1)] + [(i, i + TEMPORAL_FACTOR) for i in range(1, len(clip), 4)]:
+        latent, encoder = engine.encode(frames[:, start:stop], encoder)
+        decoded, decoder = engine.decode(latent, decoder)  # (1, 4, S, S, 3)
+        yield stop, latent, np.asarray(decoded[0, -(stop - start) :]), decoder
 
 
 def _stream_reconstruct(engine: Engine, clip: np.ndarray) -> np.ndarray:
     """Encode and decode a uint8 (1+4k, S, S, 3) clip through the live loop's streaming stages."""
-    encoder, decoder = engine.new_encoder_state(), engine.new_decoder_state()
-    frames = jnp.asarray(to_unit(clip))[None]  # (1, T, S, S, 3)
-    out = []
-    for start, stop in [(0, 1)] + [(i, i + TEMPORAL_FACTOR) for i in range(1, len(clip), 4)]:
-        latent, encoder = engine.encode(frames[:, start:stop], encoder)
-        decoded, decoder = engine.decode(latent, decoder)  # (1, 4, S, S, 3)
-        out.append(np.asarray(decoded[0, -(stop - start) :]))
-    return np.clip(np.concatenate(out), -1.0, 1.0)  # (T, S, S, 3)
+    decoded = [frames for _, _, frames, _ in _stream_groups(engine, clip)]
+    return np.clip(np.concatenate(decoded), -1.0, 1.0)  # (T, S, S, 3)
+
+
+def vae_references(
+    engine: Engine, past: np.ndarray, truth: np.ndarray, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The VAE's two references for a continuation of the pushed frames past (1+4k, S, S, 3):
+
+    - its reconstruction of truth (4m, S, S, 3), streamed on from past as one clip: uint8
+      (4m, S, S, 3), the sharpest and closest a latent model's prediction can be;
+    - the latent repeat: the last pushed latent frame decoded again and again from the decoder
+      state a session has after the push: uint8 (count, S, S, 3), the model's trivial answer.
+    """
+    decoded = []
+    repeat = None
+    for consumed, latent, frames, decoder in _stream_groups(engine, np.concatenate([past, truth])):
+        decoded.append(frames)
+        if consumed == len(past):
+            latents = jnp.repeat(latent, -(-count // TEMPORAL_FACTOR), axis=1)  # (1, L, s, s, C)
+            repeat, _ = engine.decode_frames(latents, decoder)  # (4L, S, S, 3) uint8
+    assert repeat is not None, "past must hold 1 + 4k frames"
+    reconstruction = from_unit(np.concatenate(decoded)[len(past) :])  # (4m, S, S, 3)
+    return reconstruction, repeat[:count]
 
 
 def vae_scores(engine: Engine, clips: np.ndarray, names: Sequence[str] = ()) -> dict[str, float]:
@@ -134,10 +228,12 @@ def vae_scores(engine: Engine, clips: np.ndarray, names: Sequence[str] = ()) -> 
     target = to_unit(clips)
     mse = np.mean(np.square((recon - target) * 127.5), axis=(1, 2, 3, 4))  # (N,)
     scores = {
-        "psnr": _psnr_np(float(mse.mean())),
+        "psnr": psnr_from_mse(float(mse.mean())),
         "ssim": float(ssim(jnp.asarray(recon), jnp.asarray(target))),
     }
-    scores.update({f"psnr_{name}": _psnr_np(float(m)) for name, m in zip(names, mse, strict=False)})
+    scores.update(
+        {f"psnr_{name}": psnr_from_mse(float(m)) for name, m in zip(names, mse, strict=False)}
+    )
     return scores
 
 
@@ -173,41 +269,267 @@ def temporal_consistency(frames: np.ndarray) -> float:
     return float(np.mean(num / np.maximum(den, 1e-9)))
 
 
-def prediction_scores(
-    engine: Engine, worlds: int, history_latents: int, anchor: str, progress: tqdm
+@dataclasses.dataclass(frozen=True)
+class Continuation:
+    """One clip continued by the model, with what it is judged against; uint8 frames."""
+
+    past: np.ndarray  # (P, S, S, 3) the pushed frames, P = 1 + 4k
+    truth: np.ndarray  # (F, S, S, 3) the true next frames
+    predicted: dict[int, np.ndarray]  # seed -> (F, S, S, 3) the model's continuation
+    latent_repeat: np.ndarray  # (F, S, S, 3) see vae_references
+    reconstruction: np.ndarray  # (R, S, S, 3) the VAE's reconstruction of truth[:R]
+
+    @property
+    def prediction(self) -> np.ndarray:
+        """The continuation of the first seed (the one every score is of)."""
+        return next(iter(self.predicted.values()))  # (F, S, S, 3)
+
+
+def continue_clip(
+    engine: Engine,
+    past: np.ndarray,
+    truth: np.ndarray,
+    anchor: str,
+    seeds: Sequence[int] = (0,),
+    reconstruct: int | None = None,
+) -> Continuation:
+    """Push past (1+4k, S, S, 3) into a fresh session per seed and extend it len(truth) frames;
+    reconstruct the first `reconstruct` true frames (a multiple of 4; default all)."""
+    predicted = {}
+    for seed in seeds:
+        session = engine.open(anchor=anchor, seed=seed)
+        session.push(past)
+        predicted[seed] = session.extend(len(truth))  # (F, S, S, 3)
+    reconstruction, repeat = vae_references(engine, past, truth[:reconstruct], len(truth))
+    return Continuation(past, truth, predicted, repeat, reconstruction)
+
+
+def mse_by_horizon(
+    predictions: Mapping[str, np.ndarray],
+    truth: np.ndarray,
+    per_chunk: int,
+    horizons: Sequence[int],
+    mask: np.ndarray | None = None,
+) -> dict[tuple[str, int], float]:
+    """(name, h) -> MSE (0-255 scale) of each prediction (F, S, S, 3) against truth over the
+    frames of the h-th chunk ahead; inside mask (F, S, S) only, when given."""
+    errors = {}
+    for name, predicted in predictions.items():
+        for h in horizons:
+            span = chunk_span(h, per_chunk)
+            if mask is None:
+                diff = predicted[span].astype(np.float64) - truth[span]  # (per_chunk, S, S, 3)
+                errors[name, h] = float(np.mean(np.square(diff)))
+            else:
+                errors[name, h] = foreground_mse(predicted[span], truth[span], mask[span])
+    return errors
+
+
+def quality_scores(
+    continuation: Continuation, per_chunk: int, horizons: Sequence[int]
 ) -> dict[str, float]:
-    """Prediction PSNR at HORIZONS for the model and the two baselines, and TCS."""
+    """sharpness_c<h>, motion_c<h> and jump_ratio of a continuation's prediction (see the
+    module docstring); horizons must lie within its reconstruction."""
+    c = continuation
+    predicted = c.prediction  # (F, S, S, 3)
+    # The frame before each span: the first chunk's first step is the one from the last pushed.
+    predicted_from_last = np.concatenate([c.past[-1:], predicted])  # (1+F, S, S, 3)
+    truth_from_last = np.concatenate([c.past[-1:], c.truth])  # (1+F, S, S, 3)
+    scores = {}
+    for h in horizons:
+        span = chunk_span(h, per_chunk)
+        with_previous = slice(span.start, span.stop + 1)
+        scores[f"sharpness_c{h}"] = sharpness_ratio(predicted[span], c.reconstruction[span])
+        scores[f"motion_c{h}"] = motion_ratio(
+            predicted_from_last[with_previous], truth_from_last[with_previous]
+        )
+    scores["jump_ratio"] = jump_ratio(c.past[-1], predicted[0], c.truth[0])
+    return scores
+
+
+def mean_over_clips(key: str, values: Sequence[float]) -> float:
+    """The mean of one measure over clips, in log space: dB values (already logarithms) are
+    averaged, ratios are averaged geometrically (a ratio 0 gives 0, an infinite one inf)."""
+    if "psnr" in key:
+        return float(np.mean(values))
+    with np.errstate(divide="ignore"):
+        return float(np.exp(np.mean(np.log(values))))
+
+
+def _write_sheet(
+    sheet_dir: Path, name: str, title: str, continuation: Continuation, per_chunk: int
+) -> Path:
+    """Truth above the model, then the VAE's reconstruction and the latent repeat, from the
+    last pushed frame to SHEET_FRAMES frames ahead (those the continuation holds)."""
+    c = continuation
+    ahead = [k for k in SHEET_FRAMES if k <= min(len(c.truth), len(c.reconstruction))]
+    rows = [
+        ("truth", c.truth),
+        ("model", c.prediction),
+        ("VAE recon.", c.reconstruction),
+        ("latent repeat", c.latent_repeat),
+    ]
+    columns = ["last pushed"] + [f"+{k} (c{(k - 1) // per_chunk + 1})" for k in ahead]
+    return write_contact_sheet(
+        sheet_dir / f"{name}.png",
+        [(label, np.stack([c.past[-1]] + [v[k - 1] for k in ahead])) for label, v in rows],
+        columns,
+        title,
+    )
+
+
+def prediction_scores(
+    engine: Engine,
+    worlds: int,
+    history_latents: int,
+    anchor: str,
+    progress: tqdm,
+    sheet_dir: Path | None = None,
+) -> dict[str, float]:
+    """On world videos: whole-frame prediction PSNR at HORIZONS of the model and the baselines,
+    foreground PSNR at WORLD_FG_HORIZONS, sharpness, motion and jump, and TCS."""
     per_chunk = engine.config.frames_per_chunk
     history = 1 + TEMPORAL_FACTOR * (history_latents - 1)
     future = per_chunk * max(HORIZONS)
-    videos = world_clips(engine.config.image_size, history + future, worlds)  # (N, T, S, S, 3)
-    sq = {name: np.zeros(len(HORIZONS)) for name in ("dit", "repeat", "shift")}
-    tcs_generated, tcs_real = [], []
-    for video in videos:
-        past, truth = video[:history], video[history:].astype(np.float64)
-        session = engine.open(anchor=anchor, seed=0)
-        session.push(past)
-        generated = session.extend(future)
+    whole: dict[tuple[str, int], float] = {}
+    foreground: dict[tuple[str, int], float] = {}
+    quality, tcs_generated, tcs_real = [], [], []
+    for index, world in enumerate(eval_worlds(engine.config.image_size, worlds)):
+        video = world.frames(0, history + future)  # (T, S, S, 3)
+        past, truth = video[:history], video[history:]
+        short = per_chunk * max(SHORT_HORIZONS)
+        continuation = continue_clip(engine, past, truth, anchor, reconstruct=short)
         predictions = {
-            "dit": generated,
+            "dit": continuation.prediction,
             "repeat": np.broadcast_to(past[-1], truth.shape),
+            "latent_repeat": continuation.latent_repeat,
             "shift": shift_baseline(past, future),
         }
-        for name, predicted in predictions.items():
-            for i, h in enumerate(HORIZONS):
-                span = slice((h - 1) * per_chunk, h * per_chunk)
-                sq[name][i] += np.mean(np.square(predicted[span] - truth[span]))
-        tcs_generated.append(temporal_consistency(generated))
-        tcs_real.append(temporal_consistency(video[history:]))
+        mask = world.foreground(history, future) > 0.5  # (F, S, S)
+        for pooled, errors in (
+            (whole, mse_by_horizon(predictions, truth, per_chunk, HORIZONS)),
+            (foreground, mse_by_horizon(predictions, truth, per_chunk, WORLD_FG_HORIZONS, mask)),
+        ):
+            for key, mse in errors.items():
+                pooled[key] = pooled.get(key, 0.0) + mse / worlds
+        quality.append(quality_scores(continuation, per_chunk, SHORT_HORIZONS))
+        tcs_generated.append(temporal_consistency(continuation.prediction))
+        tcs_real.append(temporal_consistency(truth))
+        if sheet_dir is not None:
+            title = f"{_world_name(index)} (seed {EVAL_WORLD_SEED + index}), {engine.name}"
+            _write_sheet(sheet_dir, _world_name(index), title, continuation, per_chunk)
         progress.update(1)
-    scores = {
-        f"{name}_psnr_h{h}": _psnr_np(sq[name][i] / len(videos))
-        for name in sq
-        for i, h in enumerate(HORIZONS)
-    }
+    scores = {f"{name}_psnr_h{h}": psnr_from_mse(mse) for (name, h), mse in whole.items()}
     scores["tcs_generated"] = float(np.mean(tcs_generated))
     scores["tcs_real"] = float(np.mean(tcs_real))
+    scores.update(
+        {f"worlds_fg_{name}_psnr_c{h}": psnr_from_mse(mse) for (name, h), mse in foreground.items()}
+    )
+    scores.update(
+        {f"worlds_{key}": mean_over_clips(key, [q[key] for q in quality]) for key in quality[0]}
+    )
     return scores
+
+
+def history_frames(name: str, frames: int, history_latents: int, future: int) -> int:
+    """Frames to push from a clip of `frames` frames: 1 + 4 (history_latents - 1), or fewer
+    whole groups of 4 when the clip could not also hold the `future` true frames after them (a
+    looped clip would make a false truth); at least 5 (two latent frames)."""
+    latents = min(history_latents, (frames - future - 1) // TEMPORAL_FACTOR + 1)
+    if latents < 2:
+        raise ValueError(
+            f"{name}: {frames} frames cannot hold 5 pushed frames and {future} true ones after"
+        )
+    return 1 + TEMPORAL_FACTOR * (latents - 1)
+
+
+def real_clip_scores(
+    engine: Engine,
+    clips: Mapping[str, np.ndarray],
+    history_latents: int,
+    anchor: str,
+    horizons: Sequence[int] = SHORT_HORIZONS,
+    seeds: Sequence[int] = CONTEXT_SEEDS,
+    prefix: str = "real",
+    progress: tqdm | None = None,
+    sheet_dir: Path | None = None,
+) -> dict[str, float]:
+    """The measures of the module docstring on uint8 clips name -> (T, S, S, 3): per clip
+    "<prefix>_<key>_<name>", their mean "<prefix>_<key>", and context_* with two clips or more
+    and two seeds or more (the first seed is the one scored)."""
+    per_chunk = engine.config.frames_per_chunk
+    future = per_chunk * max(horizons)
+    per_clip: dict[str, dict[str, float]] = {}
+    predicted, truths = [], []
+    for name, clip in clips.items():
+        history = history_frames(name, len(clip), history_latents, future)
+        past, truth = clip[:history], clip[history : history + future]
+        continuation = continue_clip(engine, past, truth, anchor, seeds)
+        predictions = {
+            "dit": continuation.prediction,
+            "repeat": np.broadcast_to(past[-1], truth.shape),
+            "latent_repeat": continuation.latent_repeat,
+            "vae": continuation.reconstruction,
+        }
+        errors = mse_by_horizon(predictions, truth, per_chunk, horizons)
+        scores = {f"{key}_psnr_c{h}": psnr_from_mse(mse) for (key, h), mse in errors.items()}
+        scores.update(quality_scores(continuation, per_chunk, horizons))
+        per_clip[name] = scores
+        predicted.append(np.stack(list(continuation.predicted.values())))  # (K, F, S, S, 3)
+        truths.append(truth)
+        if sheet_dir is not None:
+            title = f"{name}: {history} frames pushed, seed {seeds[0]}, {engine.name}"
+            _write_sheet(sheet_dir, f"{prefix}_{Path(name).stem}", title, continuation, per_chunk)
+        if progress is not None:
+            progress.update(1)
+    metrics: dict[str, float] = {}
+    for key in next(iter(per_clip.values())):
+        metrics[f"{prefix}_{key}"] = mean_over_clips(key, [s[key] for s in per_clip.values()])
+        metrics.update({f"{prefix}_{key}_{name}": s[key] for name, s in per_clip.items()})
+    if len(clips) >= 2 and len(seeds) >= 2:
+        predicted_all = np.stack(predicted)  # (I, K, F, S, S, 3)
+        truth_all = np.stack(truths)  # (I, F, S, S, 3)
+        for h in horizons:
+            span = chunk_span(h, per_chunk)
+            inputs, seeds_apart = context_distances(predicted_all[:, :, span])
+            metrics[f"context_inputs_mad_c{h}"] = inputs
+            metrics[f"context_seeds_mad_c{h}"] = seeds_apart
+            metrics[f"context_ratio_c{h}"] = ratio(inputs, seeds_apart)
+            metrics[f"context_truth_mad_c{h}"] = mean_pairwise_distance(truth_all[:, span])
+    return metrics
+
+
+def _held_out(engine: Engine, video_dir: Path) -> list[str]:
+    return [n for n in engine.info.get("held_out", []) if (video_dir / n).exists()]
+
+
+def quick_prediction_metrics(
+    engine: Engine,
+    video_dir: Path | None = None,
+    clips: int = 2,
+    chunks: int = 2,
+    history_latents: int = 9,
+    anchor: str = "attention",
+    seeds: Sequence[int] = CONTEXT_SEEDS,
+) -> dict[str, float]:
+    """A few of the measures, cheap enough for a training run's periodic eval: `clips` held-out
+    clips (engine.info["held_out"] found in video_dir), each continued `chunks` chunks once per
+    seed; keys as run_eval's real_* and context_* at horizons 1..chunks. Without held-out clips
+    it uses that many world videos instead, with the prefix "worlds_quick" (so the two are never
+    mixed up in a log). Cost: clips x len(seeds) x chunks generated chunks, and the VAE's
+    streaming pass over each clip."""
+    video_dir = video_dir or default_video_dir()
+    size = engine.config.image_size
+    horizons = tuple(range(1, chunks + 1))
+    frames = 1 + TEMPORAL_FACTOR * (history_latents - 1) + engine.config.frames_per_chunk * chunks
+    names = _held_out(engine, video_dir)[:clips]
+    if names:
+        loaded, prefix = read_clips(video_dir, names, size, frames), "real"
+    else:
+        videos = world_clips(size, frames, clips)  # (N, T, S, S, 3)
+        loaded = {_world_name(i): video for i, video in enumerate(videos)}
+        prefix = "worlds_quick"
+    return real_clip_scores(engine, loaded, history_latents, anchor, horizons, seeds, prefix)
 
 
 def run_eval(
@@ -216,13 +538,14 @@ def run_eval(
     worlds: int = 6,
     history_latents: int = 9,
     anchor: str = "attention",
+    sheet_dir: Path | None = None,
 ) -> dict[str, float]:
-    """Every model-card metric as a flat dict name -> float."""
+    """Every model-card metric as a flat dict name -> float; with sheet_dir, contact sheets."""
     video_dir = video_dir or default_video_dir()
     size = engine.config.image_size
-    held_out = [n for n in engine.info.get("held_out", []) if (video_dir / n).exists()]
+    held_out = _held_out(engine, video_dir)
     metrics: dict[str, float] = {}
-    with tqdm(total=2 + worlds, desc="eval", unit="part") as progress:
+    with tqdm(total=2 + worlds + len(held_out), desc="eval", unit="part") as progress:
         for name, value in vae_scores(engine, world_clips(size, 33, worlds, start=40)).items():
             metrics[f"vae_worlds_{name}"] = value
         progress.update(1)
@@ -231,8 +554,43 @@ def run_eval(
             for name, value in vae_scores(engine, clips, held_out).items():
                 metrics[f"vae_held_out_{name}"] = value
         progress.update(1)
-        metrics.update(prediction_scores(engine, worlds, history_latents, anchor, progress))
+        metrics.update(
+            prediction_scores(engine, worlds, history_latents, anchor, progress, sheet_dir)
+        )
+        if held_out:
+            history = 1 + TEMPORAL_FACTOR * (history_latents - 1)
+            future = engine.config.frames_per_chunk * max(SHORT_HORIZONS)
+            real = read_clips(video_dir, held_out, size, history + future)
+            metrics.update(
+                real_clip_scores(
+                    engine, real, history_latents, anchor, progress=progress, sheet_dir=sheet_dir
+                )
+            )
     return metrics
+
+
+class _Report:
+    """Markdown tables of metrics; remembers which metrics it showed, so that a final table
+    can list every other one."""
+
+    def __init__(self, metrics: Mapping[str, float]):
+        self.metrics = metrics
+        self.shown: set[str] = set()
+
+    def value(self, key: str, unit: str = "") -> str:
+        if key not in self.metrics:
+            return "-"
+        self.shown.add(key)
+        return f"{self.metrics[key]:.2f}{unit}"
+
+    def table(self, title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+        lines = ["", title, "", "| " + " | ".join(header) + " |"]
+        lines.append("|" + "---|" * len(header))
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return lines
+
+    def has(self, key: str) -> bool:
+        return key in self.metrics
 
 
 def format_report(engine: Engine, metrics: dict[str, float]) -> str:
@@ -241,17 +599,76 @@ def format_report(engine: Engine, metrics: dict[str, float]) -> str:
         f"model: {engine.name}",
         f"sampler: {sampler.steps} Euler steps, shift {sampler.shift}, "
         f"context noise {sampler.context_noise}",
-        "",
-        "| metric | value |",
-        "|---|---|",
     ]
-    lines += [f"| {name} | {value:.4g} |" for name, value in metrics.items()]
-    table = ["", "| horizon (chunks) | model | repeat last frame | shift by last motion |"]
-    table.append("|---|---|---|---|")
-    for h in HORIZONS:
-        row = [metrics[f"{n}_psnr_h{h}"] for n in ("dit", "repeat", "shift")]
-        table.append(f"| {h} | " + " | ".join(f"{v:.2f} dB" for v in row) + " |")
-    return "\n".join(lines + table)
+    r = _Report(metrics)
+    baselines = ("dit", "repeat", "latent_repeat", "shift")
+    lines += r.table(
+        "World videos, whole-frame prediction PSNR:",
+        ["chunks ahead", "model", "repeat last frame", "latent repeat", "shift by last motion"],
+        [[str(h)] + [r.value(f"{n}_psnr_h{h}", " dB") for n in baselines] for h in HORIZONS],
+    )
+    lines += r.table(
+        "World videos, foreground PSNR (inside the true sprite masks):",
+        ["chunks ahead", "model", "repeat last frame", "latent repeat", "shift by last motion"],
+        [
+            [str(h)] + [r.value(f"worlds_fg_{n}_psnr_c{h}", " dB") for n in baselines]
+            for h in WORLD_FG_HORIZONS
+        ],
+    )
+    real = [k.removeprefix("real_jump_ratio_") for k in metrics if k.startswith("real_jump_ratio_")]
+    if real:
+        rows = []
+        for clip in [*real, ""]:
+            suffix = f"_{clip}" if clip else ""
+            for h in SHORT_HORIZONS:
+                rows.append(
+                    [clip or "mean", str(h)]
+                    + [
+                        r.value(f"real_{n}_psnr_c{h}{suffix}", " dB")
+                        for n in ("dit", "repeat", "latent_repeat", "vae")
+                    ]
+                    + [r.value(f"real_{n}_c{h}{suffix}") for n in ("sharpness", "motion")]
+                )
+        lines += r.table(
+            "Held-out real clips, prediction PSNR, sharpness and motion ratios:",
+            ["clip", "chunks ahead", "model", "repeat last frame", "latent repeat"]
+            + ["VAE recon. (ceiling)", "sharpness", "motion"],
+            rows,
+        )
+        lines += r.table(
+            "Jump into the first predicted frame, over a real frame step:",
+            ["clip", "jump ratio"],
+            [
+                [clip or "mean", r.value("real_jump_ratio" + (f"_{clip}" if clip else ""))]
+                for clip in [*real, ""]
+            ],
+        )
+    lines += r.table(
+        "World videos, sharpness and motion ratios:",
+        ["chunks ahead", "sharpness", "motion"],
+        [
+            [str(h), r.value(f"worlds_sharpness_c{h}"), r.value(f"worlds_motion_c{h}")]
+            for h in SHORT_HORIZONS
+        ]
+        + [["jump ratio", r.value("worlds_jump_ratio"), ""]],
+    )
+    if r.has("context_ratio_c1"):
+        lines += r.table(
+            "Context dependence on held-out clips, mean absolute difference (0-255):",
+            ["chunks ahead", "two inputs, one seed", "two seeds, one input", "ratio"]
+            + ["two inputs, the truth"],
+            [
+                [str(h)]
+                + [r.value(f"context_{n}_c{h}") for n in ("inputs_mad", "seeds_mad", "ratio")]
+                + [r.value(f"context_truth_mad_c{h}")]
+                for h in SHORT_HORIZONS
+            ],
+        )
+    rest = [k for k in metrics if k not in r.shown]
+    lines += r.table(
+        "Other metrics:", ["metric", "value"], [[k, f"{metrics[k]:.4g}"] for k in rest]
+    )
+    return "\n".join(lines)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -261,16 +678,22 @@ def _eval(args: argparse.Namespace) -> int:
     if args.context_noise is not None:
         engine = engine.with_sampler(context_noise=args.context_noise)
     video_dir = Path(args.video_dir) if args.video_dir else None
-    metrics = run_eval(engine, video_dir, worlds=args.worlds, anchor=args.anchor)
+    sheet_dir = Path(args.sheet) if args.sheet else None
+    metrics = run_eval(
+        engine, video_dir, worlds=args.worlds, anchor=args.anchor, sheet_dir=sheet_dir
+    )
     print(json.dumps(metrics, indent=2) if args.json else format_report(engine, metrics))
+    if sheet_dir is not None:
+        print(f"\ncontact sheets in {sheet_dir}")
     return 0
 
 
 def add_eval_command(commands: argparse._SubParsersAction, add_checkpoint_option) -> None:
     parser = commands.add_parser(
         "eval",
-        help="measure the model card's metrics (VAE PSNR/SSIM, prediction PSNR, TCS)",
-        description=__doc__.split("\n\n")[1] if "\n\n" in __doc__ else None,
+        help="measure the model card's metrics (VAE PSNR/SSIM, prediction PSNR and the measures "
+        "erasing cannot pass, TCS)",
+        description=__doc__.split("\n\n", 1)[1] if "\n\n" in __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_checkpoint_option(parser)
@@ -289,6 +712,11 @@ def add_eval_command(commands: argparse._SubParsersAction, add_checkpoint_option
         type=float,
         help="diffusion time at which committed context enters the cache (default: the model's; "
         "0 commits it exactly clean, the ablation in the README)",
+    )
+    parser.add_argument(
+        "--sheet",
+        metavar="DIR",
+        help="write a contact sheet PNG per held-out clip and per world video into DIR",
     )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.set_defaults(run=_eval)

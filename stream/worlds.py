@@ -222,6 +222,29 @@ class World:
             out[lo : lo + len(t)] = self._render(t)
         return out
 
+    def foreground(self, start: int, count: int) -> np.ndarray:
+        """Sprite coverage of frames start .. start + count - 1: float32 (count, size, size) in
+        [0, 1], the union of every sprite's anti-aliased alpha (1 inside a sprite, 0 on pure
+        background), from the same closed form as the frames. `> 0.5` is the exact sprite mask
+        (inside the outlines): what a prediction must keep, and what erasing the sprites loses.
+        """
+        if count < 0:
+            raise ValueError(f"count={count} must be >= 0")
+        n = self.config.size
+        out = np.ones((count, n, n), dtype=np.float32)  # (T, n, n) uncovered fraction
+        if not self.shapes:
+            return 1.0 - out
+        chunk = max(1, _CHUNK_PIXELS // (n * n))
+        for lo in range(0, count, chunk):
+            t = np.arange(start + lo, start + min(count, lo + chunk), dtype=np.int64)  # (T,)
+            state = self.state(t)
+            alpha, _, origin = self._sprite_layers(state)  # (T, S, B, B), _, (T, S, 2)
+            uncovered = out[lo : lo + len(t)].reshape(-1)  # (T*n*n,) view
+            for sprite in range(len(self.shapes)):
+                index = self._box_index(origin, np.full(len(t), sprite))  # (T, B, B)
+                uncovered[index] *= 1.0 - alpha[:, sprite]
+        return 1.0 - out
+
     def _render(self, t: np.ndarray) -> np.ndarray:
         state = self.state(t)
         if self._still is None:
@@ -251,20 +274,26 @@ class World:
 
     def _composite(self, image: np.ndarray, state: WorldState) -> None:
         """Alpha-blends the sprites into image (T, n, n, 3) in place, back to front."""
-        n = self.config.size
         alpha, shade, origin = self._sprite_layers(state)
         pixels = image.reshape(-1, 3)  # (T*n*n, 3) view: one flat index per pixel is fastest
         frames = np.arange(len(image))  # (T,)
-        offsets = np.arange(self._box)  # (B,)
         for layer in range(len(self.shapes)):
             sprite = state.depth_order[:, layer]  # (T,)
-            ys = origin[frames, sprite, 0][:, None] + offsets  # (T, B)
-            xs = origin[frames, sprite, 1][:, None] + offsets  # (T, B)
-            index = (frames[:, None, None] * n + ys[:, :, None]) * n + xs[:, None, :]  # (T, B, B)
+            index = self._box_index(origin, sprite)  # (T, B, B)
             a = alpha[frames, sprite][..., None]  # (T, B, B, 1)
             colour = self.colours[sprite][:, None, None, :] * shade[frames, sprite][..., None]
             patch = pixels[index]  # (T, B, B, 3)
             pixels[index] = patch + a * (colour - patch)
+
+    def _box_index(self, origin: np.ndarray, sprite: np.ndarray) -> np.ndarray:
+        """Flat pixel indices (T, B, B) into a (T, n, n) image of the box of sprite[t] (T,) in
+        frame t, given the box origins (T, S, 2) of _sprite_layers."""
+        n = self.config.size
+        frames = np.arange(len(origin))  # (T,)
+        offsets = np.arange(self._box)  # (B,)
+        ys = origin[frames, sprite, 0][:, None] + offsets  # (T, B)
+        xs = origin[frames, sprite, 1][:, None] + offsets  # (T, B)
+        return (frames[:, None, None] * n + ys[:, :, None]) * n + xs[:, None, :]  # (T, B, B)
 
     def _sprite_layers(self, state: WorldState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Coverage alpha (T, S, B, B), shading (T, S, B, B) and box origins (T, S, 2).

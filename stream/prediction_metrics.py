@@ -1,0 +1,134 @@
+"""Measures of a predicted continuation that blurring or erasing the content cannot pass.
+
+Whole-frame PSNR rewards a prediction that keeps the background and lets the moving objects
+dissolve, and it rewards blur (DESIGN.md 6). Each function here measures one thing such a
+prediction gets wrong, as a plain numpy function of frames (T, H, W, 3), uint8 or float on the
+0-255 scale:
+
+- `foreground_mse`: error inside the true object masks only (erased sprites score badly);
+- `sharpness_ratio`: high-frequency energy against a reference (blur scores < 1);
+- `motion_ratio`: frame-to-frame change against the truth's (a frozen or dissolving prediction
+  scores < 1, invented motion > 1);
+- `context_distances`: do predictions of different inputs differ more than two seeds on one
+  input (a model that ignores its input does not);
+- `jump_ratio`: the step into the first predicted frame against a real frame step (a cut at the
+  start of every extension scores >> 1).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error on the 0-255 scale (inf for a perfect match)."""
+    return float(10 * np.log10(255.0**2 / mse)) if mse > 0 else float("inf")
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, with 0/0 = nan and x/0 = inf: a measure whose reference is
+    zero (a frozen truth) has no meaningful ratio, and should not crash a whole evaluation."""
+    if denominator > 0:
+        return float(numerator / denominator)
+    return float("nan") if numerator == 0 else float("inf")
+
+
+def chunk_span(chunk: int, per_chunk: int) -> slice:
+    """Frames of the chunk-th chunk ahead (1-based) within a continuation."""
+    return slice((chunk - 1) * per_chunk, chunk * per_chunk)
+
+
+def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean |a - b| over all elements, on the scale of the inputs (0-255 for uint8)."""
+    return float(np.mean(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+
+def foreground_mse(predicted: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
+    """Mean squared error over the pixels where mask (T, H, W) is true, all channels.
+
+    Frames are (T, H, W, 3). Pixels outside the mask do not count at all, so a prediction that
+    keeps the background but erases the objects gains nothing from the background.
+    """
+    if not mask.any():
+        raise ValueError("foreground_mse: the mask selects no pixel")
+    diff = predicted.astype(np.float64) - truth.astype(np.float64)  # (T, H, W, 3)
+    return float(np.mean(np.square(diff[mask])))  # diff[mask]: (P, 3)
+
+
+def laplacian_variance(frames: np.ndarray) -> np.ndarray:
+    """Variance of the 4-neighbour Laplacian of each frame's grey image: (T,) floats.
+
+    The Laplacian keeps only the highest spatial frequencies, so its variance falls as a picture
+    blurs; interior pixels only, so no border padding adds edges of its own.
+    """
+    grey = frames.astype(np.float64).mean(-1)  # (T, H, W)
+    lap = (
+        grey[:, :-2, 1:-1] + grey[:, 2:, 1:-1] + grey[:, 1:-1, :-2] + grey[:, 1:-1, 2:]
+    ) - 4.0 * grey[:, 1:-1, 1:-1]  # (T, H-2, W-2)
+    return lap.reshape(len(frames), -1).var(-1)  # (T,)
+
+
+def sharpness_ratio(predicted: np.ndarray, reference: np.ndarray) -> float:
+    """Mean Laplacian variance of the predicted frames over that of the reference frames.
+
+    With the reference the VAE's reconstruction of the true frames (the sharpest a latent model
+    can be), 1 is as sharp as possible, blur gives less; block seams add high frequencies of
+    their own and can push it up, so read it next to the contact sheets.
+    """
+    return ratio(float(laplacian_variance(predicted).mean()), laplacian_variance(reference).mean())
+
+
+def mean_motion(frames: np.ndarray) -> float:
+    """Mean |frame_t - frame_{t-1}| over the T - 1 steps of frames (T, H, W, 3)."""
+    return mean_abs_difference(frames[1:], frames[:-1])
+
+
+def motion_ratio(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """Mean frame-to-frame change of the prediction over the truth's.
+
+    Both are (T + 1, H, W, 3): the frame before the span, then the span, so that the first step
+    of the first chunk is the one from the last pushed frame. A frozen prediction scores 0, a
+    dissolving one falls toward 0, invented motion scores above 1.
+    """
+    return ratio(mean_motion(predicted), mean_motion(truth))
+
+
+def jump_ratio(
+    last_pushed: np.ndarray, first_predicted: np.ndarray, first_true: np.ndarray
+) -> float:
+    """|first predicted - last pushed| over |first true - last pushed| (mean abs, frames (H, W, 3)).
+
+    1 is a step like the real one; a prediction that cuts to another picture at the start of
+    every extension scores far above 1.
+    """
+    return ratio(
+        mean_abs_difference(first_predicted, last_pushed),
+        mean_abs_difference(first_true, last_pushed),
+    )
+
+
+def mean_pairwise_distance(videos: np.ndarray) -> float:
+    """Mean absolute difference between every pair of videos along axis 0 (N >= 2, any shape)."""
+    pairs = list(itertools.combinations(range(len(videos)), 2))
+    if not pairs:
+        raise ValueError("mean_pairwise_distance needs at least two videos")
+    return float(np.mean([mean_abs_difference(videos[i], videos[j]) for i, j in pairs]))
+
+
+def context_distances(predictions: np.ndarray) -> tuple[float, float]:
+    """(inputs distance, seeds distance) of predictions (I, K, T, H, W, 3): I inputs, K seeds.
+
+    The inputs distance is the mean absolute difference between predictions of two different
+    inputs with one seed, averaged over seeds; the seeds distance, between two seeds on one
+    input, averaged over inputs. A model that follows its input has the first much larger; one
+    that ignores it has the first at most the second (zero when the seed alone decides).
+    """
+    inputs = float(
+        np.mean([mean_pairwise_distance(predictions[:, k]) for k in range(predictions.shape[1])])
+    )
+    seeds = float(
+        np.mean([mean_pairwise_distance(predictions[i]) for i in range(len(predictions))])
+    )
+    return inputs, seeds
