@@ -34,8 +34,10 @@
     true continuations of two clips, the scale of "different".
   World videos (the same as the whole-frame table above):
   - latent_repeat_psnr_h<h>: the latent repeat on the whole frame, at HORIZONS;
-  - worlds_fg_{dit,repeat,latent_repeat,shift}_psnr_c<h>: PSNR inside the true sprite masks
-    (World.foreground > 0.5) at 1, 2, 4, 16 and 64 chunks, pooled MSE over worlds;
+  - worlds_fg_{dit,repeat,latent_repeat,shift,erased}_psnr_c<h>: PSNR inside the true sprite
+    masks (World.foreground > 0.5) at 1, 2, 4, 16 and 64 chunks, pooled MSE over worlds;
+    "erased" is the true background without the sprites (World.background), the best any
+    prediction that erases them can score: only a margin above it shows sprites were kept;
   - worlds_sharpness_c<h>, worlds_motion_c<h>, worlds_jump_ratio: as for real clips, geometric
     mean over worlds.
 `stream eval --sheet DIR` also writes a contact sheet PNG per held-out clip and per world:
@@ -406,9 +408,11 @@ def prediction_scores(
             "shift": shift_baseline(past, future),
         }
         mask = world.foreground(history, future) > 0.5  # (F, S, S)
+        erased = {"erased": world.background(history, future)}  # (F, S, S, 3)
+        fg = WORLD_FG_HORIZONS
         for pooled, errors in (
             (whole, mse_by_horizon(predictions, truth, per_chunk, HORIZONS)),
-            (foreground, mse_by_horizon(predictions, truth, per_chunk, WORLD_FG_HORIZONS, mask)),
+            (foreground, mse_by_horizon(predictions | erased, truth, per_chunk, fg, mask)),
         ):
             for key, mse in errors.items():
                 pooled[key] = pooled.get(key, 0.0) + mse / worlds
@@ -602,16 +606,18 @@ def format_report(engine: Engine, metrics: dict[str, float]) -> str:
     ]
     r = _Report(metrics)
     baselines = ("dit", "repeat", "latent_repeat", "shift")
+    header = ["chunks ahead", "model", "repeat last frame", "latent repeat", "shift by last motion"]
     lines += r.table(
         "World videos, whole-frame prediction PSNR:",
-        ["chunks ahead", "model", "repeat last frame", "latent repeat", "shift by last motion"],
+        header,
         [[str(h)] + [r.value(f"{n}_psnr_h{h}", " dB") for n in baselines] for h in HORIZONS],
     )
     lines += r.table(
-        "World videos, foreground PSNR (inside the true sprite masks):",
-        ["chunks ahead", "model", "repeat last frame", "latent repeat", "shift by last motion"],
+        "World videos, foreground PSNR (inside the true sprite masks; erased: the true "
+        "background without the sprites, what erasing them scores at best):",
+        [*header, "erased"],
         [
-            [str(h)] + [r.value(f"worlds_fg_{n}_psnr_c{h}", " dB") for n in baselines]
+            [str(h)] + [r.value(f"worlds_fg_{n}_psnr_c{h}", " dB") for n in (*baselines, "erased")]
             for h in WORLD_FG_HORIZONS
         ],
     )

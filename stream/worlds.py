@@ -212,15 +212,31 @@ class World:
 
     def frames(self, start: int, count: int) -> np.ndarray:
         """Frames start .. start + count - 1 as uint8 (count, size, size, 3) RGB."""
+        return self._render_frames(start, count, sprites=True)
+
+    def background(self, start: int, count: int) -> np.ndarray:
+        """Frames start .. start + count - 1 with every sprite left out: uint8 (count, size, size,
+        3), equal to `frames` wherever no sprite covers a pixel. The best a prediction that
+        erases the objects can do: the floor a foreground measure must be read against."""
+        return self._render_frames(start, count, sprites=False)
+
+    def _render_frames(self, start: int, count: int, sprites: bool) -> np.ndarray:
+        n = self.config.size
+        chunks = self._time_chunks(start, count)
+        out = np.empty((count, n, n, 3), dtype=np.uint8)  # (T, n, n, 3)
+        for lo, t in chunks:
+            out[lo : lo + len(t)] = self._render(t, sprites)
+        return out
+
+    def _time_chunks(self, start: int, count: int) -> list[tuple[int, np.ndarray]]:
+        """(offset, frame indices (T,)) of the batches frames are rendered in together."""
         if count < 0:
             raise ValueError(f"count={count} must be >= 0")
-        n = self.config.size
-        out = np.empty((count, n, n, 3), dtype=np.uint8)  # (T, n, n, 3)
-        chunk = max(1, _CHUNK_PIXELS // (n * n))
-        for lo in range(0, count, chunk):
-            t = np.arange(start + lo, start + min(count, lo + chunk), dtype=np.int64)  # (T,)
-            out[lo : lo + len(t)] = self._render(t)
-        return out
+        chunk = max(1, _CHUNK_PIXELS // (self.config.size**2))
+        return [
+            (lo, np.arange(start + lo, start + min(count, lo + chunk), dtype=np.int64))
+            for lo in range(0, count, chunk)
+        ]
 
     def foreground(self, start: int, count: int) -> np.ndarray:
         """Sprite coverage of frames start .. start + count - 1: float32 (count, size, size) in
@@ -228,30 +244,24 @@ class World:
         background), from the same closed form as the frames. `> 0.5` is the exact sprite mask
         (inside the outlines): what a prediction must keep, and what erasing the sprites loses.
         """
-        if count < 0:
-            raise ValueError(f"count={count} must be >= 0")
         n = self.config.size
+        chunks = self._time_chunks(start, count)
         out = np.ones((count, n, n), dtype=np.float32)  # (T, n, n) uncovered fraction
-        if not self.shapes:
-            return 1.0 - out
-        chunk = max(1, _CHUNK_PIXELS // (n * n))
-        for lo in range(0, count, chunk):
-            t = np.arange(start + lo, start + min(count, lo + chunk), dtype=np.int64)  # (T,)
-            state = self.state(t)
-            alpha, _, origin = self._sprite_layers(state)  # (T, S, B, B), _, (T, S, 2)
+        for lo, t in chunks:
+            alpha, _, origin = self._sprite_layers(self.state(t))  # (T, S, B, B), _, (T, S, 2)
             uncovered = out[lo : lo + len(t)].reshape(-1)  # (T*n*n,) view
             for sprite in range(len(self.shapes)):
                 index = self._box_index(origin, np.full(len(t), sprite))  # (T, B, B)
                 uncovered[index] *= 1.0 - alpha[:, sprite]
         return 1.0 - out
 
-    def _render(self, t: np.ndarray) -> np.ndarray:
+    def _render(self, t: np.ndarray, sprites: bool = True) -> np.ndarray:
         state = self.state(t)
         if self._still is None:
             image = self._background(state.pan)  # (T, n, n, 3)
         else:
             image = np.repeat(self._still[None], len(t), axis=0)  # (T, n, n, 3)
-        if self.shapes:
+        if sprites and self.shapes:
             self._composite(image, state)
         np.clip(image, 0.0, 1.0, out=image)
         return (image * 255.0 + 0.5).astype(np.uint8)  # (T, n, n, 3)

@@ -67,6 +67,7 @@ def test_run_eval_reports_every_metric_and_writes_a_sheet_per_world(tiny_engine,
     for name in ("dit", "repeat", "latent_repeat", "shift"):
         for h in HORIZONS:
             assert np.isfinite(metrics[f"{name}_psnr_h{h}"])
+    for name in ("dit", "repeat", "latent_repeat", "shift", "erased"):
         for h in WORLD_FG_HORIZONS:
             assert np.isfinite(metrics[f"worlds_fg_{name}_psnr_c{h}"])
     for h in SHORT_HORIZONS:

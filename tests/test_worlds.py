@@ -135,15 +135,13 @@ def test_bad_config_raises_value_error_naming_the_field(field: str, value: objec
         World(WorldConfig(**{field: value}))
 
 
-@pytest.mark.parametrize("family", ["sprites", "orbits"])  # the still backgrounds
-def test_foreground_is_exactly_where_the_sprites_are(family: str) -> None:
+@pytest.mark.parametrize("family", WORLD_FAMILIES)
+def test_foreground_is_exactly_where_frames_differ_from_the_background(family: str) -> None:
     world = make_world(family, seed=4, num_sprites=3)
-    coverage = world.foreground(50, 2)  # (2, n, n) frames 50 and 51
-    assert coverage.shape == (2, 64, 64) and coverage.min() >= 0.0 and coverage.max() <= 1.0
-    assert 0.01 < (coverage[0] > 0.5).mean() < 0.5
-    # Over a still background, a pixel changes between two frames only if a sprite covers it in
-    # one of them, and one covered in the first and bare in the second almost always changes.
-    a, b = world.frames(50, 2).astype(np.int16)
-    changed = np.abs(a - b).max(-1) > 0  # (n, n)
-    assert not changed[(coverage[0] == 0) & (coverage[1] == 0)].any()
-    assert changed[(coverage[0] > 0.5) & (coverage[1] == 0)].mean() > 0.95
+    coverage = world.foreground(50, 3)  # (T, n, n)
+    assert coverage.shape == (3, 64, 64) and coverage.min() >= 0.0 and coverage.max() <= 1.0
+    assert 0.01 < (coverage > 0.5).mean() < 0.5
+    frames, background = world.frames(50, 3), world.background(50, 3)
+    changed = np.abs(frames.astype(np.int16) - background).max(-1) > 0  # (T, n, n)
+    assert not changed[coverage == 0].any()
+    assert changed[coverage > 0.5].mean() > 0.95
