@@ -26,6 +26,7 @@ from stream.anchor import (
     uses_attention,
     uses_guidance,
 )
+from stream.chunk import session_settings
 from stream.engine import Engine
 from stream.jacobian import chunk_map_jvp, power_iteration
 from stream.sampler import chunk_noise, time_schedule
@@ -120,7 +121,7 @@ class DriftLab:
         # Push a full window plus the anchor, so the first chunk already conditions on a rolled
         # window and every mode starts from the same context.
         self.context_latents = self.window + 1
-        self.jacobian = chunk_map_jvp(engine, self.window, len(self.schedule) - 1)
+        self.jacobian = chunk_map_jvp(engine, self.window)
 
     def rollout_chunks(self, total_latents: int) -> int:
         return max(1, (total_latents - self.context_latents) // self.chunk)
@@ -141,7 +142,10 @@ class DriftLab:
         first_frame = truth.frames(0, 1)[0]
 
         cache, decoder = self._start(context, anchor_on, seed)
-        twin_cache, _ = self._start(self._perturbed(context, seed), anchor_on, seed)
+        twin_context = self._perturbed(context, seed)  # (K, h, w, C)
+        twin_cache, twin_decoder = self._start(twin_context, anchor_on, seed)
+        settings = session_settings(self.window, anchor_on, guidance, seed)
+        twin_last = twin_context[-1][None, None]  # (1, 1, h, w, C)
         history = list(np.asarray(context))
         shape = (1, self.chunk, *context.shape[1:])
         rows, rho, twin = [], [], []
@@ -158,16 +162,17 @@ class DriftLab:
 
                 estimate = power_iteration(jvp, state.shape, self.settings.power_iterations)
                 rho.append({"chunk": index, "latent_frame": next_latent, "rho": estimate})
-            x, cache = engine.generate_chunk(
-                cache, noise, self.schedule, self.window, anchor_on, z0, guidance, seed
-            )
+            last = jnp.asarray(history[-1])[None, None]  # (1, 1, h, w, C)
+            x, pixels, cache, decoder = engine.chunk(
+                cache, decoder, noise, last, self.schedule, settings, z0
+            )  # x (1, F, h, w, C), pixels (4F, S, S, 3)
             if index < self.settings.twin_chunks:
-                x_twin, twin_cache = engine.generate_chunk(
-                    twin_cache, noise, self.schedule, self.window, anchor_on, z0, guidance, seed
+                x_twin, _, twin_cache, twin_decoder = engine.chunk(
+                    twin_cache, twin_decoder, noise, twin_last, self.schedule, settings, z0
                 )
+                twin_last = x_twin[:, -1:]
                 distance = float(jnp.linalg.norm(x - x_twin))
                 twin.append({"chunk": index, "distance": distance})
-            pixels, decoder = engine.decode_frames(x, decoder)  # (4F, S, S, 3)
             latents = np.asarray(x[0])  # (F, h, w, C)
             history.extend(latents)
             penalties = np.asarray(anchor_penalty(x[0], z0))  # (F,)

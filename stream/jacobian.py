@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from stream.kv_cache import cached_segments, commit_context, init_cache
-from stream.sampler import euler_update
+from stream.chunk import SessionSettings, commit_chunk, denoise_chunk
+from stream.kv_cache import init_cache
+from stream.sampler import flow_start
 
 
 def power_iteration(
@@ -49,15 +50,15 @@ def spectral_radius(
     return power_iteration(jvp, x.shape, iterations, key)
 
 
-def chunk_map_jvp(engine, window: int, steps: int):
+def chunk_map_jvp(engine, window: int):
     """A compiled J v of the one-chunk map F of a rollout.
 
     F takes the window of latent frames the model conditions on, (W, h, w, C), ending just
     before frame `next_frame`, to the window one chunk later. The anchor z0, the sampler's noise,
     the context noise (from the seed, as the engine commits), the schedule and the positions are
     held fixed, so F is deterministic and J = dF/dx includes the shift of the window as well as
-    the model's response. Compiled once per (window, steps); returns jvp(state, tangent, z0,
-    noise, schedule, next_frame, anchor_on, guidance, seed) -> J tangent.
+    the model's response. Compiled once per window and number of steps; returns jvp(state,
+    tangent, z0, noise, schedule, next_frame, anchor_on, guidance, seed) -> J tangent.
     """
     config = engine.config.dit
     context_noise = engine.config.sampler.context_noise
@@ -65,23 +66,13 @@ def chunk_map_jvp(engine, window: int, steps: int):
 
     def step(params, state, z0, noise, schedule, next_frame, anchor_on, guidance, seed):
         model = nnx.merge(graphdef, params)
-        window_ = jnp.int32(window)
-
-        def commit(cache, latent):
-            return commit_context(
-                model, config, cache, latent, window_, anchor_on, seed, context_noise
-            )
-
-        cache = commit(init_cache(config), z0[None, None])  # the anchor slot
+        settings = SessionSettings(jnp.int32(window), anchor_on, guidance, seed)
+        anchor = z0[None, None]  # (1, 1, h, w, C): the anchor slot, committed exact
+        cache = commit_chunk(model, config, init_cache(config), anchor, settings, context_noise)
         cache = cache._replace(length=next_frame - window)
-        for f in range(window):
-            cache = commit(cache, state[None, f : f + 1])
-        x = noise  # (1, F, h, w, C)
-        segments = cached_segments(config, cache, x.shape[1], window_, anchor_on)
-        for i in range(steps):
-            s, s_next = schedule[i], schedule[i + 1]
-            velocity = model(x, jnp.full(x.shape[:2], s, jnp.float32), segments)[0]
-            x = euler_update(x, velocity, s, s_next, z0, guidance)
+        cache = commit_chunk(model, config, cache, state[None], settings, context_noise)
+        x = flow_start(noise, state[None, -1:], config.flow_from)  # (1, F, h, w, C)
+        x = denoise_chunk(model, config, cache, x, schedule, settings, z0)
         return jnp.concatenate([state[x.shape[1] :], x[0]], axis=0)  # (W, h, w, C)
 
     @jax.jit

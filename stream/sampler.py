@@ -42,6 +42,12 @@ def chunk_noise(seed: int, first_frame: jax.Array, shape: tuple[int, ...]) -> ja
     return jax.random.normal(key, shape, jnp.float32)
 
 
+def flow_start(noise: jax.Array, last_latent: jax.Array, flow_from: str) -> jax.Array:
+    """The chunk at s = 1: noise (B, F, h, w, C), centred on the last latent frame before the
+    chunk (B, 1, h, w, C) when the model's flow starts from it (DiTConfig.flow_from)."""
+    return noise + last_latent if flow_from == "last_latent" else noise
+
+
 CONTEXT_STREAM = 1  # folded into a position's key: context noise never equals a chunk's noise
 
 

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stream.anchor import anchor_penalty, uses_attention, uses_guidance
+from stream.chunk import session_settings
 from stream.sampler import chunk_noise, time_schedule
 from stream.vae import TEMPORAL_FACTOR
 from stream.video_io import resize_center_crop
@@ -59,6 +60,7 @@ class PredictionError:
 class _Prediction:
     cache: Any
     decoder: Any
+    last_latent: jax.Array  # the timeline's newest clean latent frame (1, 1, h, w, C)
     next_frame: int  # pixel index of the next frame to hand out
     ready: list[np.ndarray]  # generated frames not yet handed out, in order
     latents: dict[int, np.ndarray]  # latent index -> predicted latent (h, w, C), for scoring
@@ -143,6 +145,9 @@ class Session:
         self.guidance = float(strength) if uses_guidance(anchor) else 0.0
         self._attend_anchor = uses_attention(anchor)
         self._schedule = time_schedule(self.steps, config.sampler.shift)
+        self._settings = session_settings(
+            self.window, self._attend_anchor, self.guidance, self.seed
+        )
 
         self.frames_pushed = 0
         self.chunks_generated = 0
@@ -153,6 +158,7 @@ class Session:
         self._decoder = engine.new_decoder_state()
         self._latent_count = 0
         self._z0: jax.Array | None = None
+        self._last_latent: jax.Array | None = None  # newest real latent frame (1, 1, h, w, C)
         self._prediction: _Prediction | None = None
         self._scored: _Prediction | None = None  # the last prediction, kept for scoring
         self._score: _Score | None = None
@@ -213,6 +219,7 @@ class Session:
         latent, self._encoder = self.engine.encode(jnp.asarray(pixels), self._encoder)
         if self._z0 is None:
             self._z0 = latent[0, 0]  # (h, w, C)
+        self._last_latent = latent
         self._score_latent(self._latent_count, latent)
         self._cache = self.engine.commit(
             self._cache, latent, self.window, self._attend_anchor, self.seed
@@ -241,6 +248,7 @@ class Session:
         return _Prediction(
             cache=jax.tree.map(jnp.copy, self._cache),  # commit consumes its input cache
             decoder=self._decoder,
+            last_latent=self._last_latent,
             next_frame=self.frames_pushed,
             ready=[],
             latents={},
@@ -265,17 +273,16 @@ class Session:
         first_latent = int(prediction.cache.length)
         size = config.dit.latent_size
         shape = (1, config.dit.chunk_frames, size, size, config.dit.latent_channels)
-        x, prediction.cache = engine.generate_chunk(
+        x, pixels, prediction.cache, prediction.decoder = engine.chunk(
             prediction.cache,
+            prediction.decoder,
             chunk_noise(self.seed, first_latent, shape),
+            prediction.last_latent,
             self._schedule,
-            self.window,
-            self._attend_anchor,
+            self._settings,
             self._z0,
-            self.guidance,
-            self.seed,
-        )  # (1, F, h, w, C)
-        pixels, prediction.decoder = engine.decode_frames(x, prediction.decoder)  # (4F, S, S, 3)
+        )  # x (1, F, h, w, C), pixels (4F, S, S, 3)
+        prediction.last_latent = x[:, -1:]
         penalty = float(anchor_penalty(x[0], self._z0).mean())
 
         # Latent j >= 1 decodes to pixel frames 4j-3 .. 4j; frames already pushed are skipped.

@@ -38,8 +38,9 @@ def _common_options(parser: argparse.ArgumentParser, default_steps: int, default
     parser.add_argument("--eval-every", type=int, help="steps between evaluations")
     parser.add_argument(
         "--init-from",
-        metavar="RUN_DIR",
-        help="start from this run's latest parameters (same model; fresh optimiser): fine-tuning",
+        metavar="RUN_DIR_OR_MODEL",
+        help="start from this run's latest parameters, or a model folder's (same shapes; fresh "
+        "optimiser): fine-tuning",
     )
     parser.add_argument(
         "--resume",

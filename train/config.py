@@ -13,7 +13,8 @@ from stream.vae import VAEConfig
 # The VAE compresses 4x in space (16x16x8 latents per 4 frames of 64x64x3, 24x fewer numbers):
 # at 8x (8x8x8, 96x fewer) the first model plateaued near 20 dB on worlds and 11 dB on real clips.
 # Patch 4 gives the DiT 16 tokens per latent frame, so a teacher-forcing sequence of 12 + 10
-# latent frames is 352 tokens.
+# latent frames is 352 tokens. Its flow starts from the last latent frame: from pure noise, the
+# model's continuations lost to repeating that frame by 4-6 dB (issue 11).
 SMALL = EngineConfig(
     image_size=64,
     vae=VAEConfig(latent_channels=8, base_channels=16, channel_mults=(1, 2, 4), shortcuts=True),
@@ -26,6 +27,7 @@ SMALL = EngineConfig(
         heads=3,
         chunk_frames=2,
         window_frames=8,
+        flow_from="last_latent",
     ),
 )
 
@@ -34,7 +36,14 @@ TINY = EngineConfig(
     image_size=32,
     vae=VAEConfig(latent_channels=4, base_channels=8, channel_mults=(1, 2, 2, 2)),
     dit=DiTConfig(
-        latent_channels=4, latent_size=4, dim=48, heads=2, depth=2, chunk_frames=2, window_frames=4
+        latent_channels=4,
+        latent_size=4,
+        dim=48,
+        heads=2,
+        depth=2,
+        chunk_frames=2,
+        window_frames=4,
+        flow_from="last_latent",
     ),
 )
 

@@ -18,6 +18,7 @@ from flax import nnx
 from jax.sharding import Mesh
 from tqdm import tqdm
 
+from stream.checkpoint import is_checkpoint, load_model
 from train.checkpointing import RunDirectory
 from train.config import OptimConfig, RunConfig
 from train.sharding import check_batch, put_batch, put_replicated, replicated
@@ -129,9 +130,20 @@ def trained_model(model: nnx.Module, params: Any) -> nnx.Module:
     return nnx.merge(graphdef, params, rest)
 
 
-def _initial_params(run_dir: str, like: Any) -> Any:
+def _initial_params(run_dir: str, like: Any, kind: str) -> Any:
+    """The parameters init_from names: a run directory's latest, or a model folder's (a shipped
+    model), checked against the shapes of `like`."""
+    if is_checkpoint(run_dir):
+        _, vae, dit, _ = load_model(run_dir)
+        params = nnx.to_pure_dict(nnx.state(dit if kind == "dit" else vae, nnx.Param))
+        shapes = jax.tree.map(lambda a, b: a.shape == b.shape, params, like)
+        if not all(jax.tree.leaves(shapes)):
+            raise ValueError(f"init_from: the {kind} of {run_dir!r} has other shapes")
+        return params
     if not (pathlib.Path(run_dir) / "checkpoints").is_dir():
-        raise ValueError(f"init_from: {run_dir!r} is not a run directory with checkpoints")
+        raise ValueError(
+            f"init_from: {run_dir!r} is neither a run directory with checkpoints nor a model folder"
+        )
     source = RunDirectory(run_dir)
     try:
         return source.restore_params(like)[0]
@@ -154,7 +166,7 @@ def train(task: Task, run: RunConfig, directory: RunDirectory, mesh: Mesh) -> di
     if directory.latest_step() is not None:
         state = directory.restore(state)
     elif run.init_from:
-        state = {**state, "params": _initial_params(run.init_from, state["params"])}
+        state = {**state, "params": _initial_params(run.init_from, state["params"], task.name)}
     state = put_replicated(state, mesh)
     train_step = make_train_step(task.model, task.loss, optimizer, schedule, mesh)
     base_key = jax.random.key(run.seed)

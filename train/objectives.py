@@ -60,10 +60,10 @@ def block_noise_levels(key: jax.Array, shape: tuple[int, ...], scale: float, shi
     return shift * u / (1.0 + (shift - 1.0) * u)
 
 
-def _noised(x0: jax.Array, eps: jax.Array, s: jax.Array) -> jax.Array:
-    """x_s = (1 - s) x0 + s eps for per-frame times s (B, F) and frames (B, F, h, w, C)."""
+def _noised(x0: jax.Array, x1: jax.Array, s: jax.Array) -> jax.Array:
+    """x_s = (1 - s) x0 + s x1 for per-frame times s (B, F) and frames (B, F, h, w, C)."""
     s = s[..., None, None, None]  # (B, F, 1, 1, 1)
-    return (1.0 - s) * x0 + s * eps
+    return (1.0 - s) * x0 + s * x1
 
 
 def dit_loss(
@@ -99,10 +99,13 @@ def dit_loss(
     s_ctx = jax.random.uniform(k_ctx, (b, clean_count), maxval=objective.context_noise)
     s_ctx = s_ctx.at[:, 0].set(0.0)  # the anchor is always exact, as at inference
     x0_noisy = latents[:, noisy_time]  # (B, N, h, w, C)
-    eps = jax.random.normal(k_eps, x0_noisy.shape)
+    # The flow runs from x_1 = origin + eps to x_0: the origin is the clean frame before each
+    # block (as the engine holds it) or zero, so the target velocity is origin + eps - x0.
+    origin = latents[:, noisy_start - 1] if dit_config.flow_from == "last_latent" else 0.0
+    x1 = jax.random.normal(k_eps, x0_noisy.shape) + origin  # (B, N, h, w, C)
     ctx_eps = jax.random.normal(k_ctx_eps, latents[:, :clean_count].shape)
     inputs = jnp.concatenate(
-        [_noised(latents[:, :clean_count], ctx_eps, s_ctx), _noised(x0_noisy, eps, s_noisy)],
+        [_noised(latents[:, :clean_count], ctx_eps, s_ctx), _noised(x0_noisy, x1, s_noisy)],
         axis=1,
     )  # (B, clean + N, h, w, C)
     s = jnp.concatenate([s_ctx, s_noisy], axis=1)  # (B, clean + N)
@@ -116,6 +119,6 @@ def dit_loss(
     anchor_on = jax.random.uniform(k_anchor) >= objective.anchor_drop
     segments = sequence_segments(dit_config, layout, window, anchor_on)
     velocity, _, _ = dit(inputs, s, segments)  # (B, clean + N, h, w, C)
-    error = velocity[:, clean_count:] - (eps - x0_noisy)  # (B, N, h, w, C)
+    error = velocity[:, clean_count:] - (x1 - x0_noisy)  # (B, N, h, w, C)
     loss = jnp.square(error).mean()
     return loss, {"flow_mse": loss, "window": window, "anchor_on": anchor_on}

@@ -9,7 +9,7 @@ from typing import Any
 import jax
 from flax import nnx
 
-from stream.checkpoint import build_models
+from stream.checkpoint import build_models, is_checkpoint
 from train.checkpointing import RunDirectory
 from train.config import DiTTraining, VAETraining, from_dict
 
@@ -40,7 +40,11 @@ def total_training(config: Any, state: dict[str, Any], kind: str) -> tuple[int, 
     those of every run it was started from with init_from, so a fine-tuned model states all the
     training behind it."""
     steps, seconds = int(state["step"]), float(state["wall_time"])
-    if config.run.init_from:
+    if is_checkpoint(config.run.init_from):
+        info = json.loads((pathlib.Path(config.run.init_from) / "info.json").read_text())
+        steps += int(info.get("steps", {}).get(kind, 0))
+        seconds += float(info.get("wall_time_s", {}).get(kind, 0.0))
+    elif config.run.init_from:
         earlier = latest_state(config.run.init_from, kind)
         earlier_steps, earlier_seconds = total_training(*earlier, kind)
         steps, seconds = steps + earlier_steps, seconds + earlier_seconds

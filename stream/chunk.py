@@ -1,0 +1,77 @@
+"""The one-chunk map of a rollout, as one traceable function: K Euler steps of the flow from the
+chunk's start to clean latents, then the commit of those latents into the cache.
+
+The engine compiles it (with the decode) into one program per chunk; the drift lab differentiates
+the same function with jax.jvp, so what it measures is what the engine runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from stream.config import DiTConfig
+from stream.kv_cache import KVCache, cached_segments, commit_context
+from stream.sampler import euler_update
+
+
+class SessionSettings(NamedTuple):
+    """What a session chose, as arrays, so sessions with other choices share one program."""
+
+    window: jax.Array  # latent frames of rolling context, () int32
+    anchor_on: jax.Array  # whether z_0 keeps its attention slot, () bool
+    guidance: jax.Array  # lambda of the guidance anchor (0 when off), () float32
+    seed: jax.Array  # of the chunk and context noise, () uint32
+
+
+def session_settings(window: int, anchor_on: bool, guidance: float, seed: int) -> SessionSettings:
+    return SessionSettings(
+        jnp.int32(window), jnp.bool_(anchor_on), jnp.float32(guidance), jnp.uint32(seed)
+    )
+
+
+def denoise_chunk(
+    model: Callable,
+    config: DiTConfig,
+    cache: KVCache,
+    x: jax.Array,
+    schedule: jax.Array,
+    settings: SessionSettings,
+    z0: jax.Array,
+) -> jax.Array:
+    """Integrate a chunk x (B, F, h, w, C) at s = schedule[0] along the schedule (K + 1,) down to
+    clean latents (B, F, h, w, C), attending to the cache."""
+    segments = cached_segments(config, cache, x.shape[1], settings.window, settings.anchor_on)
+
+    def step(i: jax.Array, x: jax.Array) -> jax.Array:
+        s, s_next = schedule[i], schedule[i + 1]
+        velocity = model(x, jnp.full(x.shape[:2], s, jnp.float32), segments)[0]
+        return euler_update(x, velocity, s, s_next, z0, settings.guidance)
+
+    return jax.lax.fori_loop(0, schedule.shape[0] - 1, step, x)
+
+
+def commit_chunk(
+    model: Callable,
+    config: DiTConfig,
+    cache: KVCache,
+    latents: jax.Array,
+    settings: SessionSettings,
+    context_noise: float,
+) -> KVCache:
+    """Commit clean latents (B, F, h, w, C) frame by frame, as context is committed."""
+    for f in range(latents.shape[1]):
+        cache = commit_context(
+            model,
+            config,
+            cache,
+            latents[:, f : f + 1],
+            settings.window,
+            settings.anchor_on,
+            settings.seed,
+            context_noise,
+        )
+    return cache
