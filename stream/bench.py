@@ -64,7 +64,8 @@ def measure_stages(engine: Engine, repeats: int) -> list[dict[str, Any]]:
     decoder = engine.decode(z[:, :1], engine.new_decoder_state())[1]
     z0 = z[0, 0]
     scalars = (np.float32(0.5), np.float32(0.25), np.int32(window), np.bool_(True))
-    denoise_args = (engine.dit_params, cache, z, *scalars, z0, np.float32(1.0))
+    origin = z[:, :1]  # (1, 1, h, w, C)
+    denoise_args = (engine.dit_params, cache, z, *scalars, z0, np.float32(1.0), origin)
     commit_args = (
         engine.dit_params,
         cache,
@@ -87,7 +88,9 @@ def measure_stages(engine: Engine, repeats: int) -> list[dict[str, Any]]:
         ),
         _stage(
             "DiT step",
-            _median_ms(lambda: engine.denoise(cache, z, 0.5, 0.25, window, True, z0, 1.0), repeats),
+            _median_ms(
+                lambda: engine.denoise(cache, z, 0.5, 0.25, window, True, z0, 1.0, origin), repeats
+            ),
             _flops(engine._denoise, *denoise_args),
             f"chunk of {config.dit.chunk_frames} latent frames",
         ),

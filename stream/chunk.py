@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from stream.config import DiTConfig
 from stream.kv_cache import KVCache, cached_segments, commit_context
-from stream.sampler import euler_update
+from stream.sampler import euler_update, flow_origin
 
 
 class SessionSettings(NamedTuple):
@@ -37,21 +37,24 @@ def denoise_chunk(
     model: Callable,
     config: DiTConfig,
     cache: KVCache,
-    x: jax.Array,
+    noise: jax.Array,
+    last_latent: jax.Array,
     schedule: jax.Array,
     settings: SessionSettings,
     z0: jax.Array,
 ) -> jax.Array:
-    """Integrate a chunk x (B, F, h, w, C) at s = schedule[0] along the schedule (K + 1,) down to
-    clean latents (B, F, h, w, C), attending to the cache."""
-    segments = cached_segments(config, cache, x.shape[1], settings.window, settings.anchor_on)
+    """Integrate a chunk from noise (B, F, h, w, C) at s = schedule[0] along the schedule (K + 1,)
+    down to clean latents (B, F, h, w, C), attending to the cache; last_latent (B, 1, h, w, C) is
+    the clean latent frame before the chunk, which a residual flow is relative to."""
+    segments = cached_segments(config, cache, noise.shape[1], settings.window, settings.anchor_on)
+    origin = flow_origin(last_latent, config.flow_space)  # (B, 1, h, w, C)
 
     def step(i: jax.Array, x: jax.Array) -> jax.Array:
         s, s_next = schedule[i], schedule[i + 1]
         velocity = model(x, jnp.full(x.shape[:2], s, jnp.float32), segments)[0]
-        return euler_update(x, velocity, s, s_next, z0, settings.guidance)
+        return euler_update(x, velocity, s, s_next, z0, settings.guidance, origin)
 
-    return jax.lax.fori_loop(0, schedule.shape[0] - 1, step, x)
+    return origin + jax.lax.fori_loop(0, schedule.shape[0] - 1, step, noise)
 
 
 def commit_chunk(

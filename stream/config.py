@@ -8,7 +8,7 @@ from typing import Any
 
 from stream.vae import TEMPORAL_FACTOR, VAEConfig
 
-FLOW_ORIGINS = ("noise", "last_latent")
+FLOW_SPACES = ("latent", "residual")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,10 +23,11 @@ class DiTConfig:
     chunk_frames: int = 2  # latent frames generated together as one block
     window_frames: int = 16  # latent frames kept in the rolling KV window (the ring)
     rope_theta: float = 10_000.0
-    # Where each chunk's flow starts at s = 1: "noise" (pure noise), or "last_latent" (the last
-    # latent frame before the chunk plus noise), so the model learns the change from that frame
-    # and one that knows nothing repeats it instead of inventing texture (issue 11).
-    flow_from: str = "noise"
+    # What the flow generates: "latent" (the chunk's latent frames), or "residual" (their change
+    # from the last latent frame before the chunk, which the sampler adds back exactly), so a
+    # model that knows nothing repeats that frame instead of inventing texture (README,
+    # "Residual flow", has the measurements).
+    flow_space: str = "latent"
 
     @property
     def head_dim(self) -> int:
@@ -44,8 +45,8 @@ class DiTConfig:
                 f"head_dim={self.head_dim} must be even and >= 6 (3D rotary splits its "
                 "rotation pairs between time, row and column)"
             )
-        if self.flow_from not in FLOW_ORIGINS:
-            raise ValueError(f"flow_from={self.flow_from!r} must be one of {FLOW_ORIGINS}")
+        if self.flow_space not in FLOW_SPACES:
+            raise ValueError(f"flow_space={self.flow_space!r} must be one of {FLOW_SPACES}")
         if self.latent_size % self.patch:
             raise ValueError(f"latent_size={self.latent_size} not divisible by patch={self.patch}")
 

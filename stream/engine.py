@@ -25,7 +25,7 @@ from stream.config import EngineConfig
 from stream.dit import DiT
 from stream.kv_cache import KVCache, cached_segments, commit_context, init_cache
 from stream.pixels import to_uint8
-from stream.sampler import euler_update, flow_start
+from stream.sampler import euler_update
 from stream.session import Session
 from stream.vae import CausalVAE
 
@@ -62,18 +62,17 @@ class Engine:
                 model, dit_config, cache, latent, window, anchor_on, seed, context_noise
             )
 
-        def denoise(params, cache: KVCache, x, s, s_next, window, anchor_on, z0, guidance):
+        def denoise(params, cache: KVCache, x, s, s_next, window, anchor_on, z0, guidance, origin):
             model = nnx.merge(dit_def, params)
             frames = x.shape[1]
             s_frames = jnp.full(x.shape[:2], s, jnp.float32)  # (B, F)
             segments = cached_segments(dit_config, cache, frames, window, anchor_on)
             velocity, _, _ = model(x, s_frames, segments)
-            return euler_update(x, velocity, s, s_next, z0, guidance)
+            return euler_update(x, velocity, s, s_next, z0, guidance, origin)
 
         def chunk(dit_params, vae_params, cache, decoder, noise, last, schedule, settings, z0):
             model = nnx.merge(dit_def, dit_params)
-            x = flow_start(noise, last, dit_config.flow_from)  # (1, F, s, s, C)
-            x = denoise_chunk(model, dit_config, cache, x, schedule, settings, z0)
+            x = denoise_chunk(model, dit_config, cache, noise, last, schedule, settings, z0)
             cache = commit_chunk(model, dit_config, cache, x, settings, context_noise)
             vae = nnx.merge(vae_def, vae_params)
             frames = []
@@ -201,8 +200,10 @@ class Engine:
         anchor_on: bool,
         z0: jax.Array,
         guidance: float,
+        origin: jax.Array,
     ) -> jax.Array:
-        """One Euler step of a chunk (1, F, s, s, C) from diffusion time s to s_next."""
+        """One Euler step of a chunk (1, F, s, s, C) from diffusion time s to s_next; origin
+        (1, 1, s, s, C) is what it is relative to (sampler.flow_origin)."""
         return self._denoise(
             self.dit_params,
             cache,
@@ -213,4 +214,5 @@ class Engine:
             np.bool_(anchor_on),
             z0,
             np.float32(guidance),
+            origin,
         )

@@ -17,7 +17,6 @@ from flax import nnx
 
 from stream.chunk import SessionSettings, commit_chunk, denoise_chunk
 from stream.kv_cache import init_cache
-from stream.sampler import flow_start
 
 
 def power_iteration(
@@ -71,8 +70,8 @@ def chunk_map_jvp(engine, window: int):
         cache = commit_chunk(model, config, init_cache(config), anchor, settings, context_noise)
         cache = cache._replace(length=next_frame - window)
         cache = commit_chunk(model, config, cache, state[None], settings, context_noise)
-        x = flow_start(noise, state[None, -1:], config.flow_from)  # (1, F, h, w, C)
-        x = denoise_chunk(model, config, cache, x, schedule, settings, z0)
+        last = state[None, -1:]  # (1, 1, h, w, C)
+        x = denoise_chunk(model, config, cache, noise, last, schedule, settings, z0)
         return jnp.concatenate([state[x.shape[1] :], x[0]], axis=0)  # (W, h, w, C)
 
     @jax.jit

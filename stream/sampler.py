@@ -24,13 +24,15 @@ def euler_update(
     s_next: jax.Array,
     z0: jax.Array,
     guidance: jax.Array,
+    origin: jax.Array,
 ) -> jax.Array:
-    """One Euler step of x (B, F, h, w, C) from time s to s_next (< s).
+    """One Euler step of x (B, F, h, w, C), relative to origin (B, 1, h, w, C), from time s to
+    s_next (< s).
 
     The guidance anchor adds lambda * grad C(x0_hat, z_0) to the velocity, evaluated at the
     current estimate of the clean frames, so the step moves the chunk down the penalty's slope.
     """
-    x0_hat = x - s * velocity  # (B, F, h, w, C)
+    x0_hat = origin + x - s * velocity  # (B, F, h, w, C)
     velocity = velocity + guidance * restoring_force(x0_hat, z0)
     return x + (s_next - s) * velocity
 
@@ -42,10 +44,10 @@ def chunk_noise(seed: int, first_frame: jax.Array, shape: tuple[int, ...]) -> ja
     return jax.random.normal(key, shape, jnp.float32)
 
 
-def flow_start(noise: jax.Array, last_latent: jax.Array, flow_from: str) -> jax.Array:
-    """The chunk at s = 1: noise (B, F, h, w, C), centred on the last latent frame before the
-    chunk (B, 1, h, w, C) when the model's flow starts from it (DiTConfig.flow_from)."""
-    return noise + last_latent if flow_from == "last_latent" else noise
+def flow_origin(last_latent: jax.Array, flow_space: str) -> jax.Array:
+    """What the flow's sample is relative to, (B, 1, h, w, C): the last latent frame before the
+    chunk when the flow generates the change from it (DiTConfig.flow_space), else zero."""
+    return last_latent if flow_space == "residual" else jnp.zeros_like(last_latent)
 
 
 CONTEXT_STREAM = 1  # folded into a position's key: context noise never equals a chunk's noise

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stream.chunk import session_settings
-from stream.sampler import chunk_noise, flow_start, time_schedule
+from stream.sampler import chunk_noise, flow_origin, time_schedule
 
 
 def _primed(engine, clip):
@@ -40,10 +40,12 @@ def test_chunk_program_equals_the_stages_run_one_by_one(tiny_engine, clip):
     noise, schedule = _chunk_inputs(engine, cache)
     last, z0 = latents[:, -1:], latents[0, 0]
 
-    x = flow_start(noise, last, engine.config.dit.flow_from)
+    origin = flow_origin(last, engine.config.dit.flow_space)
+    x = noise
     stepwise_cache = jax.tree.map(jnp.copy, cache)
     for s, s_next in zip(schedule[:-1], schedule[1:], strict=True):
-        x = engine.denoise(stepwise_cache, x, s, s_next, 4, True, z0, 0.5)
+        x = engine.denoise(stepwise_cache, x, s, s_next, 4, True, z0, 0.5, origin)
+    x = origin + x
     for f in range(x.shape[1]):
         stepwise_cache = engine.commit(stepwise_cache, x[:, f : f + 1], 4, True, 7)
     stepwise_pixels, _ = engine.decode_frames(x, decoder)

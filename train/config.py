@@ -13,8 +13,8 @@ from stream.vae import VAEConfig
 # The VAE compresses 4x in space (16x16x8 latents per 4 frames of 64x64x3, 24x fewer numbers):
 # at 8x (8x8x8, 96x fewer) the first model plateaued near 20 dB on worlds and 11 dB on real clips.
 # Patch 4 gives the DiT 16 tokens per latent frame, so a teacher-forcing sequence of 12 + 10
-# latent frames is 352 tokens. Its flow starts from the last latent frame: from pure noise, the
-# model's continuations lost to repeating that frame by 4-6 dB (issue 11).
+# latent frames is 352 tokens. Its flow generates the change from the last latent frame: generating
+# latents, the model's continuations lost to repeating that frame by 4-6 dB (issue 11).
 SMALL = EngineConfig(
     image_size=64,
     vae=VAEConfig(latent_channels=8, base_channels=16, channel_mults=(1, 2, 4), shortcuts=True),
@@ -27,7 +27,7 @@ SMALL = EngineConfig(
         heads=3,
         chunk_frames=2,
         window_frames=8,
-        flow_from="last_latent",
+        flow_space="residual",
     ),
 )
 
@@ -43,7 +43,7 @@ TINY = EngineConfig(
         depth=2,
         chunk_frames=2,
         window_frames=4,
-        flow_from="last_latent",
+        flow_space="residual",
     ),
 )
 

@@ -56,7 +56,8 @@ def frozen_vae(config: DiTTraining, directory: RunDirectory, sampler: ClipSample
         source = pathlib.Path(config.vae)
         if is_checkpoint(source):
             engine, vae, _, source_info = load_model(source)
-            provenance = {k: source_info.get(k) for k in ("steps", "wall_time_s")}
+            # A model folder states the training of its VAE and DiT: the VAE's is what is frozen.
+            provenance = {k: source_info.get(k, {}).get("vae") for k in ("steps", "wall_time_s")}
         else:
             vae_config, state = latest_state(source, "vae")
             if vae_config.run.engine.vae != dataclasses.replace(engine.vae, latent_scale=1.0):

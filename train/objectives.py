@@ -99,10 +99,11 @@ def dit_loss(
     s_ctx = jax.random.uniform(k_ctx, (b, clean_count), maxval=objective.context_noise)
     s_ctx = s_ctx.at[:, 0].set(0.0)  # the anchor is always exact, as at inference
     x0_noisy = latents[:, noisy_time]  # (B, N, h, w, C)
-    # The flow runs from x_1 = origin + eps to x_0: the origin is the clean frame before each
-    # block (as the engine holds it) or zero, so the target velocity is origin + eps - x0.
-    origin = latents[:, noisy_start - 1] if dit_config.flow_from == "last_latent" else 0.0
-    x1 = jax.random.normal(k_eps, x0_noisy.shape) + origin  # (B, N, h, w, C)
+    # A residual flow generates x0 - origin, the origin being the clean frame before each block
+    # (as the engine holds it).
+    if dit_config.flow_space == "residual":
+        x0_noisy = x0_noisy - latents[:, noisy_start - 1]  # (B, N, h, w, C)
+    x1 = jax.random.normal(k_eps, x0_noisy.shape)  # (B, N, h, w, C)
     ctx_eps = jax.random.normal(k_ctx_eps, latents[:, :clean_count].shape)
     inputs = jnp.concatenate(
         [_noised(latents[:, :clean_count], ctx_eps, s_ctx), _noised(x0_noisy, x1, s_noisy)],

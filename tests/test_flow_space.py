@@ -1,0 +1,77 @@
+"""What the flow generates: latent frames, or their change from the last latent frame before the
+chunk (a residual flow), so that a model which knows nothing repeats that frame exactly instead of
+inventing texture."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from stream.chunk import denoise_chunk, session_settings
+from stream.config import DiTConfig
+from stream.kv_cache import init_cache
+from stream.layout import teacher_forcing
+from stream.sampler import time_schedule
+from train.config import TINY, DiTObjective
+from train.objectives import dit_loss
+
+
+def test_unknown_flow_space_is_refused_by_name():
+    with pytest.raises(ValueError, match="flow_space"):
+        DiTConfig(flow_space="previous")
+
+
+def _engine(flow_space: str):
+    return dataclasses.replace(TINY, dit=dataclasses.replace(TINY.dit, flow_space=flow_space))
+
+
+def _still_video(flow_space: str, level: float = 0.0):
+    """(engine config, the frame z, still latents (2, 7, h, w, C) of it, a training layout)."""
+    engine = _engine(flow_space)
+    dit = engine.dit
+    shape = (dit.latent_size, dit.latent_size, dit.latent_channels)
+    z = level + jax.random.normal(jax.random.key(0), shape)
+    return engine, z, jnp.broadcast_to(z, (2, 7, *shape)), teacher_forcing(7, dit.chunk_frames)
+
+
+def _oracle(truth: jax.Array):
+    """A model whose clean estimate x_s - s v is always `truth`."""
+
+    def model(inputs, s, segments):
+        return (inputs - truth) / jnp.maximum(s, 1e-6)[..., None, None, None], None, None
+
+    return model
+
+
+def test_latent_flow_target_leads_to_the_true_frames():
+    engine, z, latents, layout = _still_video("latent")
+    loss, _ = dit_loss(_oracle(z), latents, layout, jax.random.key(1), engine, DiTObjective())
+    assert float(loss) < 1e-8
+
+
+def test_residual_flow_target_leads_to_no_change_on_a_still_video():
+    engine, z, latents, layout = _still_video("residual", level=10.0)
+    loss, _ = dit_loss(
+        _oracle(jnp.zeros_like(z)), latents, layout, jax.random.key(1), engine, DiTObjective()
+    )
+    assert float(loss) < 1e-8
+
+
+@pytest.mark.parametrize("flow_space", ["latent", "residual"])
+def test_a_model_predicting_no_change_repeats_the_last_latent_only_in_a_residual_flow(flow_space):
+    engine = _engine(flow_space)
+    dit = engine.dit
+    shape = (1, dit.chunk_frames, dit.latent_size, dit.latent_size, dit.latent_channels)
+    last = jax.random.normal(jax.random.key(2), (1, 1, *shape[2:]))
+    noise = jax.random.normal(jax.random.key(3), shape)
+    schedule = jnp.asarray(time_schedule(4, engine.sampler.shift))
+    settings = session_settings(dit.window_frames, True, 0.0, 0)
+    chunk = denoise_chunk(
+        _oracle(jnp.zeros(shape)), dit, init_cache(dit), noise, last, schedule, settings, last[0, 0]
+    )
+    repeats = bool(np.allclose(chunk, jnp.broadcast_to(last, shape), atol=1e-5))
+    assert repeats == (flow_space == "residual")
