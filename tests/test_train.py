@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from stream.checkpoint import build_models, save_model
 from stream.engine import Engine
 from stream.vae import CausalVAE
 from train.config import TINY, VAEObjective
@@ -127,6 +128,10 @@ def test_dit_trains_on_the_frozen_vae_and_exports(vae_runs, decoder_run, tmp_pat
     )  # fmt: skip
     assert train.returncode == 0, train.stderr[-2000:]
     assert np.isfinite(list(_losses(dit_run).values())).all()
+    evals = [json.loads(line) for line in (dit_run / "metrics.jsonl").read_text().splitlines()]
+    last_eval = [e for e in evals if "eval/worlds_flow_mse" in e][-1]
+    assert "eval/worlds_quick_dit_psnr_c1" in last_eval, "the eval logs what users would see"
+    assert "eval/worlds_quick_repeat_psnr_c1" in last_eval
     export = subprocess.run(
         [sys.executable, "-m", "train", "export", "--dit-run", str(dit_run), "--out", str(model),
          "--vae-decoder", str(decoder_run), "--no-eval"],
@@ -184,3 +189,21 @@ def test_latent_scale_gives_latents_unit_std():
     scale = latent_scale(vae, clips)
     scaled = CausalVAE(dataclasses.replace(TINY.vae, latent_scale=scale), rngs=nnx.Rngs(0))
     assert float(np.std(scaled.encode(clips)[0])) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_init_from_a_model_folder_starts_at_its_dit(tmp_path):
+    model_dir, run_dir = tmp_path / "model", tmp_path / "dit"
+    vae, dit = build_models(TINY, seed=3)
+    save_model(model_dir, TINY, vae, dit, {"steps": {"vae": 5, "dit": 11}})
+    env = _env(tmp_path / "jax_cache")
+    command = _command(
+        "dit", run_dir, "--vae", str(model_dir), "--init-from", str(model_dir), "--steps", "1"
+    )
+    run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    # Warm-up starts at learning rate 0, so one step leaves the folder's parameters untouched.
+    config, state = latest_state(run_dir, "dit")
+    jax.tree.map(
+        np.testing.assert_array_equal, nnx.to_pure_dict(nnx.state(dit, nnx.Param)), state["params"]
+    )
+    assert total_training(config, state, "dit")[0] == 11 + 1, "the folder's DiT steps count"
