@@ -61,10 +61,14 @@ class SamplerConfig:
     # anchor alone, so to a model trained that way exactly clean context reads as more anchors
     # (README, "Context noise", has the measurement).
     context_noise: float = 0.1
+    # Gate width of detail carry-over (stream/detail.py) in [-1, 1] pixel units; 0 is off.
+    detail_width: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.context_noise < 1.0:
             raise ValueError(f"sampler.context_noise={self.context_noise} must be in [0, 1)")
+        if not 0.0 <= self.detail_width <= 2.0:
+            raise ValueError(f"sampler.detail_width={self.detail_width} must be in [0, 2]")
 
 
 @dataclasses.dataclass(frozen=True)

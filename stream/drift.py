@@ -145,6 +145,8 @@ class DriftLab:
         twin_context = self._perturbed(context, seed)  # (K, h, w, C)
         twin_cache, twin_decoder = self._start(twin_context, anchor_on, seed)
         settings = session_settings(self.window, anchor_on, guidance, seed)
+        # The lab measures the model: no real frame's detail is carried into its rollouts.
+        blank = jnp.zeros((config.image_size, config.image_size, 3), jnp.float32)
         twin_last = twin_context[-1][None, None]  # (1, 1, h, w, C)
         history = list(np.asarray(context))
         shape = (1, self.chunk, *context.shape[1:])
@@ -164,11 +166,18 @@ class DriftLab:
                 rho.append({"chunk": index, "latent_frame": next_latent, "rho": estimate})
             last = jnp.asarray(history[-1])[None, None]  # (1, 1, h, w, C)
             x, pixels, cache, decoder = engine.chunk(
-                cache, decoder, noise, last, self.schedule, settings, z0
+                cache, decoder, noise, last, self.schedule, settings, z0, (blank, blank)
             )  # x (1, F, h, w, C), pixels (4F, S, S, 3)
             if index < self.settings.twin_chunks:
                 x_twin, _, twin_cache, twin_decoder = engine.chunk(
-                    twin_cache, twin_decoder, noise, twin_last, self.schedule, settings, z0
+                    twin_cache,
+                    twin_decoder,
+                    noise,
+                    twin_last,
+                    self.schedule,
+                    settings,
+                    z0,
+                    (blank, blank),
                 )
                 twin_last = x_twin[:, -1:]
                 distance = float(jnp.linalg.norm(x - x_twin))

@@ -22,6 +22,7 @@ from stream.anchor import DEFAULT_ANCHOR, check_anchor_mode
 from stream.checkpoint import build_models, is_checkpoint, load_model
 from stream.chunk import SessionSettings, commit_chunk, denoise_chunk
 from stream.config import EngineConfig
+from stream.detail import carry_detail
 from stream.dit import DiT
 from stream.kv_cache import KVCache, cached_segments, commit_context, init_cache
 from stream.pixels import to_uint8
@@ -70,7 +71,11 @@ class Engine:
             velocity, _, _ = model(x, s_frames, segments)
             return euler_update(x, velocity, s, s_next, z0, guidance, origin)
 
-        def chunk(dit_params, vae_params, cache, decoder, noise, last, schedule, settings, z0):
+        detail_width = config.sampler.detail_width
+
+        def chunk(
+            dit_params, vae_params, cache, decoder, noise, last, schedule, settings, z0, reference
+        ):
             model = nnx.merge(dit_def, dit_params)
             x = denoise_chunk(model, dit_config, cache, noise, last, schedule, settings, z0)
             cache = commit_chunk(model, dit_config, cache, x, settings, context_noise)
@@ -79,7 +84,10 @@ class Engine:
             for f in range(x.shape[1]):
                 decoded, decoder = vae.decode_step(x[:, f : f + 1], decoder)  # (1, 4, S, S, 3)
                 frames.append(decoded[0])
-            return x, to_uint8(jnp.concatenate(frames)), cache, decoder  # pixels (4F, S, S, 3)
+            pixels = carry_detail(
+                jnp.concatenate(frames), *reference, detail_width
+            )  # (4F, S, S, 3)
+            return x, to_uint8(pixels), cache, decoder
 
         self._encode = jax.jit(encode)
         self._chunk = jax.jit(chunk, donate_argnums=2)
@@ -153,10 +161,12 @@ class Engine:
         schedule: np.ndarray,
         settings: SessionSettings,
         z0: jax.Array,
+        reference: tuple[jax.Array, jax.Array],
     ) -> tuple[jax.Array, np.ndarray, KVCache, Any]:
         """Generate one chunk in one compiled program: denoise it from noise (1, F, s, s, C)
         along the schedule, commit it and decode it; last_latent (1, 1, s, s, C) is the clean
-        latent frame before the chunk.
+        latent frame before the chunk; reference is (decoding of the last real frame, that frame
+        minus its decoding), each (S, S, 3), for detail carry-over (zeros: none to carry).
 
         Returns the clean latents (1, F, s, s, C), their uint8 frames (4F, S, S, 3), and the
         new cache and decoder state; the cache passed in is consumed."""
@@ -170,6 +180,7 @@ class Engine:
             jnp.asarray(schedule, jnp.float32),
             settings,
             z0,
+            reference,
         )
         return latents, np.asarray(pixels), cache, decoder
 

@@ -159,6 +159,9 @@ class Session:
         self._latent_count = 0
         self._z0: jax.Array | None = None
         self._last_latent: jax.Array | None = None  # newest real latent frame (1, 1, h, w, C)
+        # (decoding of the last encoded real frame, that frame minus it), (S, S, 3) each: the
+        # detail carry-over's reference (stream/detail.py).
+        self._reference: tuple[jax.Array, jax.Array] | None = None
         self._prediction: _Prediction | None = None
         self._scored: _Prediction | None = None  # the last prediction, kept for scoring
         self._score: _Score | None = None
@@ -225,7 +228,8 @@ class Session:
             self._cache, latent, self.window, self._attend_anchor, self.seed
         )
         # Decoding now keeps the first extension after minutes of pushing as fast as any other.
-        _, self._decoder = self.engine.decode(latent, self._decoder)
+        decoded, self._decoder = self.engine.decode(latent, self._decoder)  # (1, 4, S, S, 3)
+        self._reference = (decoded[0, -1], jnp.asarray(pixels[0, -1]) - decoded[0, -1])
         self._latent_count += 1
 
     def _score_pixel(self, index: int, frame: np.ndarray) -> None:
@@ -281,6 +285,7 @@ class Session:
             self._schedule,
             self._settings,
             self._z0,
+            self._reference,
         )  # x (1, F, h, w, C), pixels (4F, S, S, 3)
         prediction.last_latent = x[:, -1:]
         penalty = float(anchor_penalty(x[0], self._z0).mean())

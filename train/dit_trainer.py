@@ -155,11 +155,12 @@ def dit_task(config: DiTTraining, directory: RunDirectory, video_dir: Path) -> T
 
     def evaluate(model: DiT) -> dict[str, float]:
         """The flow loss on unseen worlds, and the cheap prediction measures of `stream eval` on
-        held-out clips (PSNR next to both baselines, context dependence), as users would see
-        them: a model can lower its loss and still lose to repeating the last frame."""
+        the held-out clips where `stream eval` finds them (PSNR next to both baselines, context
+        dependence), as users would see them: a model can lower its loss and still lose to
+        repeating the last frame."""
         metrics = {"worlds_flow_mse": float(validation(model))}
         info = {"name": "training eval", "held_out": list(HELD_OUT)}
-        metrics.update(quick_prediction_metrics(Engine(eval_engine, vae, model, info), video_dir))
+        metrics.update(quick_prediction_metrics(Engine(eval_engine, vae, model, info)))
         return metrics
 
     return Task("dit", dit, loss, batch, evaluate, close=prefetcher.close)
