@@ -602,7 +602,8 @@ def format_report(engine: Engine, metrics: dict[str, float]) -> str:
     lines = [
         f"model: {engine.name}",
         f"sampler: {sampler.steps} Euler steps, shift {sampler.shift}, "
-        f"context noise {sampler.context_noise}",
+        f"context noise {sampler.context_noise}, detail carry-over width {sampler.detail_width}; "
+        f"flow space: {engine.config.dit.flow_space}",
     ]
     r = _Report(metrics)
     baselines = ("dit", "repeat", "latent_repeat", "shift")
@@ -681,8 +682,14 @@ def _eval(args: argparse.Namespace) -> int:
     from stream.engine import Engine
 
     engine = Engine.load(args.checkpoint)
-    if args.context_noise is not None:
-        engine = engine.with_sampler(context_noise=args.context_noise)
+    changes = {
+        "context_noise": args.context_noise,
+        "detail_width": args.detail_width,
+        "steps": args.steps,
+    }
+    changes = {name: value for name, value in changes.items() if value is not None}
+    if changes:
+        engine = engine.with_sampler(**changes)
     video_dir = Path(args.video_dir) if args.video_dir else None
     sheet_dir = Path(args.sheet) if args.sheet else None
     metrics = run_eval(
@@ -718,6 +725,15 @@ def add_eval_command(commands: argparse._SubParsersAction, add_checkpoint_option
         type=float,
         help="diffusion time at which committed context enters the cache (default: the model's; "
         "0 commits it exactly clean, the ablation in the README)",
+    )
+    parser.add_argument(
+        "--detail-width",
+        type=float,
+        help="gate width of detail carry-over (default: the model's; 0 turns it off, so the "
+        "prediction is the DiT's and the VAE's alone)",
+    )
+    parser.add_argument(
+        "--steps", type=int, help="Euler steps per chunk (default: the model's sampler.steps)"
     )
     parser.add_argument(
         "--sheet",
