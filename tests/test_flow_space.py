@@ -75,3 +75,18 @@ def test_a_model_predicting_no_change_repeats_the_last_latent_only_in_a_residual
     )
     repeats = bool(np.allclose(chunk, jnp.broadcast_to(last, shape), atol=1e-5))
     assert repeats == (flow_space == "residual")
+
+
+def test_own_context_trains_on_the_models_estimates_of_the_context():
+    engine, z, latents, layout = _still_video("residual", level=10.0)
+    contexts = []
+
+    def recorder(inputs, s, segments):
+        contexts.append(inputs[:, 1:7])  # (B, 6, h, w, C): clean frames after the anchor
+        return jnp.full_like(inputs, 0.5), None, None  # estimates x_s - 0.5 s: off the truth
+
+    objective = dataclasses.replace(DiTObjective(), own_context=1.0, context_noise=0.0)
+    dit_loss(recorder, latents, layout, jax.random.key(1), engine, objective)
+    assert len(contexts) == 2, "a second pass on the model's own context"
+    np.testing.assert_allclose(contexts[0], jnp.broadcast_to(z, contexts[0].shape), atol=1e-5)
+    assert float(jnp.abs(contexts[1] - z).max()) > 0.01

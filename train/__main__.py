@@ -125,6 +125,7 @@ def _dit(args: argparse.Namespace) -> int:
         objective,
         reuse=args.reuse or objective.reuse,
         sequence_latents=args.sequence_latents or objective.sequence_latents,
+        own_context=objective.own_context if args.own_context is None else args.own_context,
     )
     base = DiTTraining(objective=objective, vae=str(Path(args.vae).absolute()) if args.vae else "")
 
@@ -172,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     dit.add_argument(
         "--sequence-latents", type=int, help="latent frames per training sequence (default 12)"
+    )
+    dit.add_argument(
+        "--own-context",
+        type=float,
+        help="share of clips whose context is the model's own estimate of it (default 0)",
     )
     dit.set_defaults(run=_dit)
     export = commands.add_parser(

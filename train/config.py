@@ -110,6 +110,9 @@ class DiTObjective:
     context_noise: float = 0.1  # clean frames other than the anchor get s ~ U(0, this)
     anchor_drop: float = 0.3  # probability of training without the attention anchor
     full_window: float = 0.5  # probability of the full window, else uniform in 1..window
+    # Share of clips whose context frames are the model's own clean estimates (a second pass):
+    # generation conditions on its own frames, so chunk 2 onwards must be in distribution.
+    own_context: float = 0.0
 
 
 def to_json(config: Any) -> str:

@@ -91,6 +91,7 @@ def dit_loss(
     block_of = (noisy_start - noisy_start[0]) // dit_config.chunk_frames  # (N,) block index
     blocks = int(block_of[-1]) + 1
     k_block, k_ctx, k_eps, k_ctx_eps, k_window, k_full, k_anchor = jax.random.split(key, 7)
+    k_own = jax.random.fold_in(key, 7)  # beside the split: runs without it keep their draws
 
     s_block = block_noise_levels(
         k_block, (b, blocks), objective.logit_normal_scale, engine.sampler.shift
@@ -98,19 +99,9 @@ def dit_loss(
     s_noisy = s_block[:, block_of]  # (B, N)
     s_ctx = jax.random.uniform(k_ctx, (b, clean_count), maxval=objective.context_noise)
     s_ctx = s_ctx.at[:, 0].set(0.0)  # the anchor is always exact, as at inference
-    x0_noisy = latents[:, noisy_time]  # (B, N, h, w, C)
-    # A residual flow generates x0 - origin, the origin being the clean frame before each block
-    # (as the engine holds it).
-    if dit_config.flow_space == "residual":
-        x0_noisy = x0_noisy - latents[:, noisy_start - 1]  # (B, N, h, w, C)
-    x1 = jax.random.normal(k_eps, x0_noisy.shape)  # (B, N, h, w, C)
+    x1 = jax.random.normal(k_eps, (b, len(noisy_time), *latents.shape[2:]))  # (B, N, h, w, C)
     ctx_eps = jax.random.normal(k_ctx_eps, latents[:, :clean_count].shape)
-    inputs = jnp.concatenate(
-        [_noised(latents[:, :clean_count], ctx_eps, s_ctx), _noised(x0_noisy, x1, s_noisy)],
-        axis=1,
-    )  # (B, clean + N, h, w, C)
     s = jnp.concatenate([s_ctx, s_noisy], axis=1)  # (B, clean + N)
-
     max_window = dit_config.window_frames
     window = jnp.where(
         jax.random.uniform(k_full) < objective.full_window,
@@ -119,7 +110,33 @@ def dit_loss(
     )
     anchor_on = jax.random.uniform(k_anchor) >= objective.anchor_drop
     segments = sequence_segments(dit_config, layout, window, anchor_on)
-    velocity, _, _ = dit(inputs, s, segments)  # (B, clean + N, h, w, C)
-    error = velocity[:, clean_count:] - (x1 - x0_noisy)  # (B, N, h, w, C)
+    residual = dit_config.flow_space == "residual"
+
+    def flow(context: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """Velocity of the noisy copies with `context` (B, clean, h, w, C) as the clean frames,
+        the flow's target x0 (B, N, h, w, C), and the origin it is relative to."""
+        # A residual flow generates x0 - origin, the origin being the context frame before each
+        # block (as the engine holds it); the truth stays the true frames.
+        origin = context[:, noisy_start - 1] if residual else jnp.zeros_like(x1)
+        x0 = latents[:, noisy_time] - origin  # (B, N, h, w, C)
+        inputs = jnp.concatenate(
+            [_noised(context, ctx_eps, s_ctx), _noised(x0, x1, s_noisy)], axis=1
+        )  # (B, clean + N, h, w, C)
+        velocity, _, _ = dit(inputs, s, segments)  # (B, clean + N, h, w, C)
+        return velocity[:, clean_count:], x0, origin
+
+    context = latents[:, :clean_count]  # (B, clean, h, w, C)
+    velocity, x0, origin = flow(context)
+    if objective.own_context > 0:
+        # Generation conditions on the model's own frames, errors included; teacher forcing
+        # never shows them. So for a share of the clips, every context frame that has a noisy
+        # copy is replaced by the model's own clean estimate of it, and the model learns to
+        # reach the true frames from there.
+        s_n = s_noisy[..., None, None, None]  # (B, N, 1, 1, 1)
+        estimate = jax.lax.stop_gradient(origin + _noised(x0, x1, s_noisy) - s_n * velocity)
+        own = jax.random.uniform(k_own, (b, 1, 1, 1, 1)) < objective.own_context  # (B, 1, ...)
+        replaced = context.at[:, noisy_time].set(estimate)  # (B, clean, h, w, C)
+        velocity, x0, _ = flow(jnp.where(own, replaced, context))
+    error = velocity - (x1 - x0)  # (B, N, h, w, C)
     loss = jnp.square(error).mean()
     return loss, {"flow_mse": loss, "window": window, "anchor_on": anchor_on}
