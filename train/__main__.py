@@ -142,8 +142,14 @@ def _dit(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from train.export import export
 
+    sampler = {"steps": args.steps, "detail_width": args.detail_width}
     report = export(
-        args.dit_run, args.out, name=args.name, evaluate=args.eval, vae_decoder=args.vae_decoder
+        args.dit_run,
+        args.out,
+        name=args.name,
+        evaluate=args.eval,
+        vae_decoder=args.vae_decoder,
+        sampler={name: value for name, value in sampler.items() if value is not None},
     )
     print(json.dumps(report, indent=2))
     return 0
@@ -191,6 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="VAE_RUN",
         help="take the decoder from this VAE run (trained with --freeze-encoder from the VAE the "
         "DiT run froze)",
+    )
+    export.add_argument(
+        "--steps", type=int, help="the model's Euler steps per chunk (default: the run's)"
+    )
+    export.add_argument(
+        "--detail-width",
+        type=float,
+        help="the model's detail carry-over gate width (default: the run's; 0 is off)",
     )
     export.add_argument(
         "--eval",

@@ -44,16 +44,22 @@ def export(
     name: str | None,
     evaluate: bool,
     vae_decoder: str | pathlib.Path | None = None,
+    sampler: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write a model folder from a DiT run; `vae_decoder` names a VAE run whose decoder, trained
-    against the frozen VAE's encoder, replaces the frozen one."""
+    against the frozen VAE's encoder, replaces the frozen one; `sampler` overrides the run's
+    sampler settings (inference choices, made after training on clips it did not see)."""
     config, state = latest_state(dit_run, "dit")
     # The frozen VAE's config carries the latent_scale measured when the DiT run began.
     vae_engine, vae, _, vae_info = load_model(pathlib.Path(dit_run) / FROZEN_VAE)
     if vae_decoder:
         vae_steps, vae_seconds = swap_decoder(vae, vae_decoder)
         vae_info = {**vae_info, "steps": vae_steps, "wall_time_s": vae_seconds}
-    engine_config = dataclasses.replace(config.run.engine, vae=vae_engine.vae)
+    engine_config = dataclasses.replace(
+        config.run.engine,
+        vae=vae_engine.vae,
+        sampler=dataclasses.replace(config.run.engine.sampler, **(sampler or {})),
+    )
     dit = build_models(engine_config)[1]
     nnx.update(dit, state["params"])
     dit_steps, dit_seconds = total_training(config, state, "dit")
