@@ -11,7 +11,7 @@ import grpc
 from serve.client import StreamClient
 from serve.compile_cache import DEFAULT_CACHE_DIR
 from serve.settings import read_token_file
-from stream.anchor import ANCHOR_MODES
+from stream.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
 
 _SESSION_OPTIONS = ("anchor", "seed", "steps", "window", "guidance")
 
@@ -46,7 +46,7 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--anchor",
         choices=ANCHOR_MODES,
-        help="anchor to the first frame against drift (default: the model's, attention)",
+        help=f"anchor to the first frame against drift (default {DEFAULT_ANCHOR})",
     )
     parser.add_argument("--seed", type=int, help="noise seed; same seed, same video (default 0)")
     parser.add_argument("--steps", type=int, help="sampler steps per chunk (default: the model's)")

@@ -62,7 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from stream.anchor import ANCHOR_MODES
+from stream.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
 from stream.contact_sheet import write_contact_sheet
 from stream.prediction_metrics import (
     chunk_span,
@@ -513,7 +513,7 @@ def quick_prediction_metrics(
     clips: int = 2,
     chunks: int = 2,
     history_latents: int = 9,
-    anchor: str = "attention",
+    anchor: str = DEFAULT_ANCHOR,
     seeds: Sequence[int] = CONTEXT_SEEDS,
 ) -> dict[str, float]:
     """A few of the measures, cheap enough for a training run's periodic eval: `clips` held-out
@@ -541,7 +541,7 @@ def run_eval(
     video_dir: Path | None = None,
     worlds: int = 6,
     history_latents: int = 9,
-    anchor: str = "attention",
+    anchor: str = DEFAULT_ANCHOR,
     sheet_dir: Path | None = None,
 ) -> dict[str, float]:
     """Every model-card metric as a flat dict name -> float; with sheet_dir, contact sheets."""
@@ -714,8 +714,8 @@ def add_eval_command(commands: argparse._SubParsersAction, add_checkpoint_option
     parser.add_argument(
         "--anchor",
         choices=ANCHOR_MODES,
-        default="attention",
-        help="anchor mode of the generating sessions (default attention)",
+        default=DEFAULT_ANCHOR,
+        help=f"anchor mode of the generating sessions (default {DEFAULT_ANCHOR})",
     )
     parser.add_argument(
         "--video-dir", help="folder with the held-out clips (default ../shared/data/video)"

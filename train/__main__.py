@@ -142,7 +142,11 @@ def _dit(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from train.export import export
 
-    sampler = {"steps": args.steps, "detail_width": args.detail_width}
+    sampler = {
+        "steps": args.steps,
+        "detail_width": args.detail_width,
+        "guidance_strength": args.guidance_strength,
+    }
     report = export(
         args.dit_run,
         args.out,
@@ -205,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         "--detail-width",
         type=float,
         help="the model's detail carry-over gate width (default: the run's; 0 is off)",
+    )
+    export.add_argument(
+        "--guidance-strength",
+        type=float,
+        help="the model's guidance anchor strength lambda (default: the run's)",
     )
     export.add_argument(
         "--eval",
