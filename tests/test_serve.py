@@ -21,6 +21,7 @@ from serve.protogen import PROTO_ROOT, compiled_file_descriptor
 from serve.settings import ServerSettings
 from serve.wire import stream_pb2 as pb
 from serve.wire import stream_pb2_grpc
+from stream.anchor import DEFAULT_ANCHOR
 from stream.video_io import encode_mp4_bytes, read_video
 
 
@@ -103,7 +104,7 @@ def test_model_info_describes_the_engine_and_the_limits(client, tiny_engine):
 
 def test_live_session_streams_the_engines_frames_and_reports_live_drift(client, tiny_engine, clip):
     with client.session(seed=7) as live:
-        assert live.ready.config.anchor == "attention" and live.ready.image_size == 32
+        assert live.ready.config.anchor == DEFAULT_ANCHOR and live.ready.image_size == 32
         accepted = live.push(clip)
         assert (accepted.frames_pushed, accepted.latent_frames) == (17, 5)
         assert not accepted.HasField("prediction_error")
