@@ -29,6 +29,7 @@ from stream.anchor import (
 from stream.chunk import session_settings
 from stream.engine import Engine
 from stream.jacobian import chunk_map_jvp, power_iteration
+from stream.pixels import to_unit
 from stream.sampler import chunk_noise, time_schedule
 from stream.vae import TEMPORAL_FACTOR
 from stream.video_io import read_video
@@ -73,7 +74,7 @@ def encode_video(engine: Engine, frames: np.ndarray) -> np.ndarray:
     start = 0
     while start < len(frames):
         group = 1 if start == 0 else TEMPORAL_FACTOR
-        pixels = frames[None, start : start + group].astype(np.float32) / 127.5 - 1.0
+        pixels = to_unit(frames[None, start : start + group])
         latent, state = engine.encode(jnp.asarray(pixels), state)  # (1, 1, h, w, C)
         latents.append(np.asarray(latent[0, 0]))
         start += group

@@ -64,6 +64,7 @@ from tqdm import tqdm
 
 from stream.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
 from stream.contact_sheet import write_contact_sheet
+from stream.pixels import to_uint8, to_unit
 from stream.prediction_metrics import (
     chunk_span,
     context_distances,
@@ -127,16 +128,6 @@ def default_video_dir() -> Path:
     """../shared/data/video beside the repository, or $STREAM_VIDEO_DIR."""
     env = os.environ.get("STREAM_VIDEO_DIR")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
-
-
-def to_unit(frames: np.ndarray) -> np.ndarray:
-    """uint8 frames -> float32 in [-1, 1]."""
-    return frames.astype(np.float32) / 127.5 - 1.0
-
-
-def from_unit(frames: np.ndarray) -> np.ndarray:
-    """Frames in [-1, 1] -> uint8, rounded as the engine rounds the frames it streams."""
-    return np.clip(np.round((np.asarray(frames) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def eval_worlds(size: int, count: int) -> list[World]:
@@ -219,7 +210,7 @@ def vae_references(
             latents = jnp.repeat(latent, -(-count // TEMPORAL_FACTOR), axis=1)  # (1, L, s, s, C)
             repeat, _ = engine.decode_frames(latents, decoder)  # (4L, S, S, 3) uint8
     assert repeat is not None, "past must hold 1 + 4k frames"
-    reconstruction = from_unit(np.concatenate(decoded)[len(past) :])  # (4m, S, S, 3)
+    reconstruction = to_uint8(np.concatenate(decoded)[len(past) :])  # (4m, S, S, 3)
     return reconstruction, repeat[:count]
 
 

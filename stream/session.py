@@ -24,6 +24,7 @@ import numpy as np
 
 from stream.anchor import anchor_penalty, uses_attention, uses_guidance
 from stream.chunk import session_settings
+from stream.pixels import to_unit
 from stream.sampler import chunk_noise, time_schedule
 from stream.vae import TEMPORAL_FACTOR
 from stream.video_io import resize_center_crop
@@ -217,7 +218,7 @@ class Session:
         return np.stack([resize_center_crop(f, size, size) for f in frames])  # (N, S, S, 3)
 
     def _encode_pending(self) -> None:
-        pixels = np.stack(self._pending)[None].astype(np.float32) / 127.5 - 1.0  # (1, G, S, S, 3)
+        pixels = to_unit(np.stack(self._pending)[None])  # (1, G, S, S, 3)
         self._pending = []
         latent, self._encoder = self.engine.encode(jnp.asarray(pixels), self._encoder)
         if self._z0 is None:

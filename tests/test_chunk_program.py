@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stream.chunk import session_settings
+from stream.pixels import to_unit
 from stream.sampler import chunk_noise, flow_origin, time_schedule
 
 
@@ -18,7 +19,7 @@ def _primed(engine, clip):
         engine.new_encoder_state(),
         engine.new_decoder_state(),
     )
-    frames = jnp.asarray(clip.astype(np.float32) / 127.5 - 1.0)[None]  # (1, T, S, S, 3)
+    frames = jnp.asarray(to_unit(clip))[None]  # (1, T, S, S, 3)
     latents = []
     for start, stop in [(0, 1)] + [(i, i + 4) for i in range(1, len(clip), 4)]:
         latent, encoder = engine.encode(frames[:, start:stop], encoder)

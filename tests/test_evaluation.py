@@ -13,7 +13,6 @@ from stream.evaluation import (
     WORLD_FG_HORIZONS,
     _stream_reconstruct,
     format_report,
-    from_unit,
     history_frames,
     psnr,
     quick_prediction_metrics,
@@ -26,6 +25,7 @@ from stream.evaluation import (
     vae_scores,
     world_clips,
 )
+from stream.pixels import to_uint8
 
 
 def test_psnr_and_ssim_of_identical_and_degraded_images():
@@ -90,7 +90,7 @@ def test_vae_references_reconstruct_the_truth_and_repeat_the_last_pushed_latent(
     past, truth = clip[:9], clip[9:]  # 1 + 4*2 pushed, 8 true
     reconstruction, repeat = vae_references(tiny_engine, past, truth, 12)
     np.testing.assert_array_equal(
-        reconstruction, from_unit(_stream_reconstruct(tiny_engine, clip)[9:])
+        reconstruction, to_uint8(_stream_reconstruct(tiny_engine, clip)[9:])
     )
     assert repeat.shape == (12, 32, 32, 3) and repeat.dtype == np.uint8
     # The latent repeat is the model's answer knowing only the past: the truth cannot change it.

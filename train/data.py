@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from stream.evaluation import EVAL_WORLD_SEED
+from stream.pixels import to_unit
 from stream.video_io import probe_video, read_video, resize_center_crop
 from stream.worlds import WORLD_FAMILIES, make_world
 
@@ -102,7 +103,7 @@ def clip_batch(sampler: ClipSampler, seed: int, index: int, batch: int, count: i
     clips = [
         sampler.sample(np.random.default_rng([seed, index, lane]), count) for lane in range(batch)
     ]
-    return np.stack(clips).astype(np.float32) / 127.5 - 1.0
+    return to_unit(np.stack(clips))
 
 
 class Prefetcher:

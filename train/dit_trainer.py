@@ -25,8 +25,9 @@ from flax import nnx
 from stream.checkpoint import build_models, is_checkpoint, load_model, save_model
 from stream.dit import DiT
 from stream.engine import Engine
-from stream.evaluation import quick_prediction_metrics, to_unit, world_clips
+from stream.evaluation import quick_prediction_metrics, world_clips
 from stream.layout import teacher_forcing
+from stream.pixels import to_unit
 from stream.vae import TEMPORAL_FACTOR, CausalVAE
 from train.checkpointing import RunDirectory
 from train.config import DiTTraining

@@ -9,7 +9,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from stream.checkpoint import build_models
-from stream.evaluation import to_unit, video_clips, world_clips
+from stream.evaluation import video_clips, world_clips
+from stream.pixels import to_unit
 from stream.vae import CausalVAE
 from train.config import VAETraining
 from train.data import HELD_OUT, ClipSampler, Prefetcher, clip_batch, load_clips, video_files
