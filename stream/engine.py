@@ -9,6 +9,7 @@ work sits between its parts. The single denoising step stays a stage for the ben
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import pathlib
 from typing import Any
@@ -124,6 +125,13 @@ class Engine:
         return Session(
             self, anchor=anchor, seed=seed, steps=steps, window=window, guidance=guidance
         )
+
+    def with_dit_params(self, params: Any) -> Engine:
+        """The same model and compiled stages with other DiT parameters of the same shapes (a
+        training run's eval): nothing is traced or compiled again."""
+        engine = copy.copy(self)
+        engine.dit_params = params
+        return engine
 
     def with_sampler(self, **changes: Any) -> Engine:
         """The same weights under other sampler settings, e.g. context_noise=0.0 (an ablation)."""

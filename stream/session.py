@@ -145,7 +145,7 @@ class Session:
             raise ValueError(f"guidance={guidance!r} must be a finite number >= 0")
         self.guidance = float(strength) if uses_guidance(anchor) else 0.0
         self._attend_anchor = uses_attention(anchor)
-        self._schedule = time_schedule(self.steps, config.sampler.shift)
+        self._schedule = jnp.asarray(time_schedule(self.steps, config.sampler.shift))
         self._settings = session_settings(
             self.window, self._attend_anchor, self.guidance, self.seed
         )
