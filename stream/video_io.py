@@ -64,6 +64,12 @@ def probe_video(source: VideoSource) -> VideoInfo:
         )
 
 
+def video_fps(source: VideoSource) -> float:
+    """The first video stream's frame rate, from its header alone (probe_video reads the file)."""
+    with _open_video(source) as (_, stream, _):
+        return _stream_fps(stream)
+
+
 def read_video(
     source: VideoSource,
     size: int | tuple[int, int] | None = None,

@@ -19,6 +19,7 @@ from stream.video_io import (
     read_video,
     resize_center_crop,
     sample_clip_path,
+    video_fps,
     write_mp4,
 )
 
@@ -114,6 +115,12 @@ def test_write_then_read_round_trips_shape_rate_and_content(tmp_path: Path) -> N
     assert frames.shape == clip.shape
     assert fps == 16.0
     assert _psnr(frames, clip) > 25
+
+
+def test_video_fps_is_the_rate_read_video_reports() -> None:
+    data = encode_mp4_bytes(_smooth_clip(5, 16, 16), fps=30000 / 1001)
+    assert video_fps(data) == read_video(data)[1] == pytest.approx(30000 / 1001)
+    assert video_fps(sample_clip_path()) == pytest.approx(45000 / 1499)
 
 
 def test_odd_sizes_are_padded_to_even_when_written() -> None:
