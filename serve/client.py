@@ -70,8 +70,10 @@ def session_config(
     guidance: float | None = None,
     output_size: tuple[int, int] | None = None,
     output_encoding: int = pb.FRAME_ENCODING_RGB24,
+    source_fps: float | None = None,
 ) -> pb.SessionConfig:
-    """A SessionConfig; None means the server's default. output_size is (height, width)."""
+    """A SessionConfig; None means the server's default. output_size is (height, width);
+    source_fps is the rate of the frames sent (None: the model's, or a video's own)."""
     height, width = output_size or (0, 0)
     return pb.SessionConfig(
         anchor=anchor or "",
@@ -82,6 +84,7 @@ def session_config(
         output_width=width,
         output_height=height,
         output_encoding=output_encoding,
+        source_fps=source_fps or 0.0,
     )
 
 

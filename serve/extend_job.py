@@ -1,4 +1,5 @@
-"""The blocking parts of an extension job: its input clip in batches, and how long it runs."""
+"""The blocking parts of an extension job: its settings (with the clip's frame rate), its input
+clip in batches, and how long it runs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 from serve.frames import frames_to_array
 from serve.wire import stream_pb2 as pb
 from serve.wire_session import MAX_EXTEND_FRAMES, naming, seconds_to_frames
-from stream.video_io import VideoSource, iter_video
+from stream.video_io import VideoSource, iter_video, video_fps
 
 PUSH_BATCH_FRAMES = 16  # frames decoded and pushed per step: bounds memory for any clip length
 
@@ -29,6 +30,17 @@ def _batched(frames: Iterable[np.ndarray], field: str) -> Iterator[np.ndarray]:
         yield np.stack(batch)
     if count == 0:
         raise ValueError("no frames in its first video stream; accepted: a clip of >= 1 frame")
+
+
+def session_config(request: pb.ExtendRequest) -> pb.SessionConfig:
+    """The job's session settings: the request's, with a video's own frame rate as source_fps
+    when the request leaves it 0 (raw frames stay at 0, the model's rate)."""
+    config = pb.SessionConfig()
+    config.CopyFrom(request.config)
+    if request.WhichOneof("input") == "video" and not config.source_fps:
+        with naming("video"):
+            config.source_fps = video_fps(request.video)
+    return config
 
 
 def input_batches(request: pb.ExtendRequest, size: int) -> Iterator[np.ndarray]:

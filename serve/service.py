@@ -19,7 +19,7 @@ import grpc
 from google.protobuf.message import Message
 
 from serve.concurrency import Prefetch, SessionSlots, run_blocking
-from serve.extend_job import input_batches, requested_frames
+from serve.extend_job import input_batches, requested_frames, session_config
 from serve.settings import ServerSettings
 from serve.wire import stream_pb2 as pb
 from serve.wire import stream_pb2_grpc
@@ -87,7 +87,8 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
                 started = time.perf_counter()
                 config = self._engine.config
                 num_frames = requested_frames(request, config.fps)
-                session = await self._open(request.config)
+                job_config = await run_blocking(self._pool, session_config, request)
+                session = await self._open(job_config)
                 batches = input_batches(request, config.image_size)
                 while (batch := await run_blocking(self._pool, next, batches, None)) is not None:
                     await run_blocking(self._pool, session.push, batch)

@@ -11,15 +11,18 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from serve.frames import array_to_frame, check_encoding, check_side, frames_to_array
 from serve.wire import stream_pb2 as pb
-from stream import Engine, PredictionError
 from stream.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
+from stream.frame_rate import FrameRateConverter, check_fps
 from stream.video_io import resize_center_crop
+
+if TYPE_CHECKING:  # the client imports seconds_to_frames from here without JAX
+    from stream import Engine, PredictionError
 
 # The engine's own default, read from its signature so that the two can never disagree.
 
@@ -92,6 +95,9 @@ class WireSession:
                 f"accepted: 1..{window_limit} (or 0 for {window_limit})"
             )
         self.output_encoding = check_encoding(config.output_encoding, "config.output_encoding")
+        fps = engine.config.fps
+        source_fps = check_fps(config.source_fps, "config.source_fps") if config.source_fps else fps
+        self._frame_rate = FrameRateConverter(source_fps, fps)
         self.output_size = self._output_size(config, image_size, max_message_bytes)
         with naming("config"):
             self.session = engine.open(
@@ -133,6 +139,7 @@ class WireSession:
             output_width=width,
             output_height=height,
             output_encoding=self.output_encoding or pb.FRAME_ENCODING_RGB24,
+            source_fps=self._frame_rate.source_fps,
         )
         return pb.SessionReady(
             config=resolved,
@@ -145,9 +152,12 @@ class WireSession:
         return self.push(frames_to_array(frames, field, self.engine.config.image_size))
 
     def push(self, frames: np.ndarray) -> pb.FramesAccepted:
-        """Real frames, uint8 (N, H, W, 3); answers how many are in and the live drift."""
-        with naming("frames"):
-            self.session.push(frames)
+        """Real frames at the source rate, uint8 (N, H, W, 3); answers how many are in (at the
+        model's rate) and the live drift."""
+        frames = self._frame_rate(frames)  # (M, H, W, 3), M >= 0 at the model's fps
+        if len(frames):
+            with naming("frames"):
+                self.session.push(frames)
         self._next_frame = self.session.frames_pushed
         error = self.session.prediction_error
         return pb.FramesAccepted(

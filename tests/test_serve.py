@@ -136,6 +136,32 @@ def test_extend_job_from_raw_frames_of_any_size_matches_the_engine(client, tiny_
     assert job.summary.chunks == 1 and job.summary.fps == 16
 
 
+def test_a_session_counts_frames_pushed_at_the_models_frame_rate(client, tiny_engine, clip):
+    with client.session(source_fps=32) as live:
+        accepted = live.push(clip[:8])  # 0.25 s at 32 fps
+    assert live.ready.config.source_fps == 32 and tiny_engine.config.fps == 16
+    assert accepted.frames_pushed == 4  # 0.25 s at 16 fps
+
+
+def test_a_session_of_frames_at_twice_the_models_rate_predicts_from_every_other_frame(
+    client, tiny_engine, clip
+):
+    with client.session(seed=6, source_fps=32) as live:
+        for piece in np.split(clip, [1, 4, 5, 11]):  # pushes that split the pairs of frames
+            live.push(piece)
+        frames = np.concatenate([chunk.frames for chunk in live.extend(4)])
+    np.testing.assert_array_equal(frames, _reference(tiny_engine, clip[::2], 4, seed=6))
+
+
+def test_extend_job_reads_a_video_at_its_own_frame_rate(client, tiny_engine, clip):
+    video = encode_mp4_bytes(clip, fps=32)
+    job = client.extend(video, num_frames=4, seed=3)
+    frames = np.concatenate([chunk.frames for chunk in job])
+    decoded, fps = read_video(video, size=32)
+    assert fps == 32 and job.summary.input_frames == 9  # 17 frames at 32 fps, 9 at 16
+    np.testing.assert_array_equal(frames, _reference(tiny_engine, decoded[::2], 4, seed=3))
+
+
 def test_output_size_and_png_encoding_are_honoured(client, clip):
     job = client.extend(clip, num_frames=3, output_size=(20, 24), output_encoding=2)
     (chunk,) = list(job)
@@ -187,6 +213,18 @@ BAD_SESSIONS = {
         "config.window_latent_frames=5",
     ),
     "too many steps": ([pb.SessionRequest(config=pb.SessionConfig(steps=65))], "steps=65"),
+    "negative source frame rate": (
+        [pb.SessionRequest(config=pb.SessionConfig(source_fps=-30))],
+        "config.source_fps=-30.0 is out of range; accepted: a frame rate > 0 and <= 1000",
+    ),
+    "source frame rate above 1000 fps": (
+        [pb.SessionRequest(config=pb.SessionConfig(source_fps=1e6))],
+        "config.source_fps=1000000.0 is out of range",
+    ),
+    "source frame rate not a number": (
+        [pb.SessionRequest(config=pb.SessionConfig(source_fps=float("nan")))],
+        "config.source_fps=nan is out of range",
+    ),
     "seed wider than 32 bits": (
         [pb.SessionRequest(config=pb.SessionConfig(seed=2**32))],
         "seed=4294967296",
@@ -225,6 +263,14 @@ BAD_JOBS = {
     "negative seconds": (
         pb.ExtendRequest(frames=frames_message(np.zeros((1, 2, 2, 3), np.uint8)), seconds=-1),
         "seconds=-1",
+    ),
+    "source frame rate of raw frames": (
+        pb.ExtendRequest(
+            frames=frames_message(np.zeros((1, 2, 2, 3), np.uint8)),
+            num_frames=1,
+            config=pb.SessionConfig(source_fps=float("inf")),
+        ),
+        "config.source_fps=inf is out of range",
     ),
     "output size too big for a message": (
         pb.ExtendRequest(

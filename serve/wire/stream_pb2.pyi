@@ -37,7 +37,7 @@ class Frames(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[Frame, _Mapping]]] = ...) -> None: ...
 
 class SessionConfig(_message.Message):
-    __slots__ = ("anchor", "seed", "steps", "window_latent_frames", "guidance", "output_width", "output_height", "output_encoding")
+    __slots__ = ("anchor", "seed", "steps", "window_latent_frames", "guidance", "output_width", "output_height", "output_encoding", "source_fps")
     ANCHOR_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class SessionConfig(_message.Message):
     OUTPUT_WIDTH_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FPS_FIELD_NUMBER: _ClassVar[int]
     anchor: str
     seed: int
     steps: int
@@ -54,7 +55,8 @@ class SessionConfig(_message.Message):
     output_width: int
     output_height: int
     output_encoding: FrameEncoding
-    def __init__(self, anchor: _Optional[str] = ..., seed: _Optional[int] = ..., steps: _Optional[int] = ..., window_latent_frames: _Optional[int] = ..., guidance: _Optional[float] = ..., output_width: _Optional[int] = ..., output_height: _Optional[int] = ..., output_encoding: _Optional[_Union[FrameEncoding, str]] = ...) -> None: ...
+    source_fps: float
+    def __init__(self, anchor: _Optional[str] = ..., seed: _Optional[int] = ..., steps: _Optional[int] = ..., window_latent_frames: _Optional[int] = ..., guidance: _Optional[float] = ..., output_width: _Optional[int] = ..., output_height: _Optional[int] = ..., output_encoding: _Optional[_Union[FrameEncoding, str]] = ..., source_fps: _Optional[float] = ...) -> None: ...
 
 class ExtendCommand(_message.Message):
     __slots__ = ("num_frames",)
