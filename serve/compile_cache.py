@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import pathlib
 
-import jax
-
 DEFAULT_CACHE_DIR = pathlib.Path(
     os.environ.get("STREAM_JAX_CACHE", pathlib.Path.home() / ".cache" / "stream" / "jax")
 )
@@ -14,6 +12,8 @@ DEFAULT_CACHE_DIR = pathlib.Path(
 
 def enable_compilation_cache(directory: str | pathlib.Path = DEFAULT_CACHE_DIR) -> pathlib.Path:
     """Stores compiled stages in directory (created if missing) and reuses them across runs."""
+    import jax  # here: the command line reads DEFAULT_CACHE_DIR for its --help without JAX
+
     path = pathlib.Path(directory).expanduser()
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -1,28 +1,48 @@
-"""`stream extend`: extend a clip into an mp4, in this process or on a server, with progress."""
+"""`stream extend`: extend a clip into an mp4, in this process or on a server, with progress.
+
+The clip is read at its own frame rate and resampled to the model's (on the server, by the job
+itself), so its motion keeps its speed; with --with-input the mp4 holds the resampled clip and
+the continuation at the model's one rate.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
 
-from serve.cli_options import client_from_args, session_settings
+from serve.cli.connect import client_from_args
+from serve.cli.options import session_settings
 from serve.compile_cache import enable_compilation_cache
 from serve.extend_job import video_batches
 from serve.wire_session import seconds_to_frames
-from stream import Engine
-from stream.video_io import read_video, write_mp4
+from stream.boundary_marker import mark_predicted
+from stream.frame_rate import FrameRateConverter, convert_batches
+from stream.video_io import read_video, video_fps, write_mp4
+
+
+@dataclasses.dataclass(frozen=True)
+class _Written:
+    frames: int  # in the mp4
+    fps: float  # the model's, the mp4's
+    input_frames: int  # of those, the input's (0 without --with-input)
+    input_fps: float  # the input's own rate, resampled to fps
 
 
 def run_extend(args: argparse.Namespace) -> int:
-    if args.server is None:
-        written, fps = _extend_here(args)
-    else:
-        written, fps = _extend_on_server(args)
-    print(f"wrote {args.output}: {written} frames at {fps:g} fps")
+    written = _extend_here(args) if args.server is None else _extend_on_server(args)
+    print(f"wrote {args.output}: {written.frames} frames at {written.fps:g} fps", end="")
+    if written.input_frames:
+        print(
+            f" ({written.input_frames} of INPUT, resampled from {written.input_fps:g} fps, then "
+            f"{written.frames - written.input_frames} generated)",
+            end="",
+        )
+    print()
     return 0
 
 
@@ -34,39 +54,47 @@ def _requested(args: argparse.Namespace, fps: float) -> int:
     return seconds_to_frames(args.seconds, fps, "--seconds")
 
 
-def _extend_here(args: argparse.Namespace) -> tuple[int, float]:
+def _extend_here(args: argparse.Namespace) -> _Written:
+    from stream import Engine  # here: --server runs without JAX
+
     if args.compilation_cache:
         enable_compilation_cache(args.compilation_cache)
     engine = Engine.load(args.checkpoint)
     config = engine.config
     total = _requested(args, config.fps)
     session = engine.open(**session_settings(args))
+    input_fps = video_fps(args.input)
     pushed = []
-    for batch in video_batches(args.input, config.image_size, "INPUT"):
+    batches = video_batches(args.input, config.image_size, "INPUT")
+    for batch in convert_batches(batches, input_fps, config.fps):  # (n, S, S, 3) at config.fps
         session.push(batch)
         if args.with_input:
             pushed.append(batch)
     with tqdm(total=total, desc="extending", unit=" frames") as bar:
         generated = _counted(session.stream(total), bar)
-        return _write(args.output, itertools.chain(pushed, generated), config.fps), config.fps
+        count = _write(args.output, pushed, generated, config.fps, args.mark_boundary)
+    return _Written(count, config.fps, count - total, input_fps)
 
 
-def _extend_on_server(args: argparse.Namespace) -> tuple[int, float]:
+def _extend_on_server(args: argparse.Namespace) -> _Written:
     with client_from_args(args) as client:
         info = client.info()
         total = _requested(args, info.fps)
         job = client.extend(args.input, num_frames=total, **session_settings(args))
-        prefix = [read_video(args.input, size=info.image_size)[0]] if args.with_input else []
+        prefix, input_fps = [], 0.0
+        if args.with_input:  # resampled as the server resamples the clip it was sent
+            clip, input_fps = read_video(args.input, size=info.image_size)  # (N, S, S, 3)
+            prefix = [FrameRateConverter(input_fps, info.fps)(clip)]  # (M, S, S, 3)
         with tqdm(total=total, desc="extending", unit=" frames") as bar:
             generated = _counted((chunk.frames for chunk in job), bar)
-            written = _write(args.output, itertools.chain(prefix, generated), info.fps)
+            count = _write(args.output, prefix, generated, info.fps, args.mark_boundary)
         summary = job.summary
         print(
             f"server: {summary.chunks} chunks, {summary.mean_chunk_latency_ms:.0f} ms per chunk on "
             f"average (max {summary.max_chunk_latency_ms:.0f}), {summary.wall_ms / 1000:.1f} s "
             "in all"
         )
-        return written, info.fps
+        return _Written(count, info.fps, count - total, input_fps)
 
 
 def _counted(pieces: Iterable[np.ndarray], bar: tqdm) -> Iterator[np.ndarray]:
@@ -75,13 +103,22 @@ def _counted(pieces: Iterable[np.ndarray], bar: tqdm) -> Iterator[np.ndarray]:
         yield piece
 
 
-def _write(path: str, batches: Iterable[np.ndarray], fps: float) -> int:
-    """Writes (n, H, W, 3) batches to an mp4 as they come; returns the frames written."""
+def _write(
+    path: str,
+    real: Iterable[np.ndarray],
+    predicted: Iterable[np.ndarray],
+    fps: float,
+    mark: bool,
+) -> int:
+    """Writes (n, H, W, 3) batches, real then predicted (marked if mark), to an mp4 as they come;
+    returns the frames written."""
+    if mark:
+        predicted = (mark_predicted(batch) for batch in predicted)
     count = 0
 
     def frames() -> Iterator[np.ndarray]:
         nonlocal count
-        for batch in batches:
+        for batch in itertools.chain(real, predicted):
             count += len(batch)
             yield from batch
 

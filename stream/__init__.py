@@ -8,7 +8,29 @@ Usage::
     more = session.extend(32)  # uint8 (32, S, S, 3)
 """
 
-from stream.engine import Engine
-from stream.session import ChunkInfo, PredictionError, Session
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stream.engine import Engine
+    from stream.session import ChunkInfo, PredictionError, Session
 
 __all__ = ["ChunkInfo", "Engine", "PredictionError", "Session"]
+
+# Imported on first use: the engine brings JAX (seconds to import), which the command line's
+# parser, the gRPC client and video I/O must not pay for when they only touch stream's light
+# modules.
+_HOME = {
+    "ChunkInfo": "stream.session",
+    "Engine": "stream.engine",
+    "PredictionError": "stream.session",
+    "Session": "stream.session",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'stream' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME[name]), name)

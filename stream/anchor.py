@@ -16,7 +16,10 @@ energy wander away from the first frame.
 
 from __future__ import annotations
 
-import jax
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import jax
 
 ANCHOR_MODES: tuple[str, ...] = ("none", "attention", "guidance", "both")
 # Both: a residual-flow model's rollout (each chunk is a change from the last) builds its own
@@ -55,4 +58,6 @@ def anchor_penalty(z: jax.Array, z0: jax.Array) -> jax.Array:
 
 def restoring_force(z: jax.Array, z0: jax.Array) -> jax.Array:
     """grad_z of the summed per-frame penalty, same shape as z: the direction that restores z_0."""
+    import jax  # here, so that the mode names above load without JAX (the command line's parser)
+
     return jax.grad(lambda x: anchor_penalty(x, z0).sum())(z)

@@ -49,9 +49,7 @@ give the same numbers.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -62,7 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from stream.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
+from stream.anchor import DEFAULT_ANCHOR
 from stream.contact_sheet import write_contact_sheet
 from stream.pixels import to_uint8, to_unit
 from stream.prediction_metrics import (
@@ -667,69 +665,3 @@ def format_report(engine: Engine, metrics: dict[str, float]) -> str:
         "Other metrics:", ["metric", "value"], [[k, f"{metrics[k]:.4g}"] for k in rest]
     )
     return "\n".join(lines)
-
-
-def _eval(args: argparse.Namespace) -> int:
-    from stream.engine import Engine
-
-    engine = Engine.load(args.checkpoint)
-    changes = {
-        "context_noise": args.context_noise,
-        "detail_width": args.detail_width,
-        "steps": args.steps,
-    }
-    changes = {name: value for name, value in changes.items() if value is not None}
-    if changes:
-        engine = engine.with_sampler(**changes)
-    video_dir = Path(args.video_dir) if args.video_dir else None
-    sheet_dir = Path(args.sheet) if args.sheet else None
-    metrics = run_eval(
-        engine, video_dir, worlds=args.worlds, anchor=args.anchor, sheet_dir=sheet_dir
-    )
-    print(json.dumps(metrics, indent=2) if args.json else format_report(engine, metrics))
-    if sheet_dir is not None:
-        print(f"\ncontact sheets in {sheet_dir}")
-    return 0
-
-
-def add_eval_command(commands: argparse._SubParsersAction, add_checkpoint_option) -> None:
-    parser = commands.add_parser(
-        "eval",
-        help="measure the model card's metrics (VAE PSNR/SSIM, prediction PSNR and the measures "
-        "erasing cannot pass, TCS)",
-        description=__doc__.split("\n\n", 1)[1] if "\n\n" in __doc__ else None,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_checkpoint_option(parser)
-    parser.add_argument("--worlds", type=int, default=6, help="world videos (default 6)")
-    parser.add_argument(
-        "--anchor",
-        choices=ANCHOR_MODES,
-        default=DEFAULT_ANCHOR,
-        help=f"anchor mode of the generating sessions (default {DEFAULT_ANCHOR})",
-    )
-    parser.add_argument(
-        "--video-dir", help="folder with the held-out clips (default ../shared/data/video)"
-    )
-    parser.add_argument(
-        "--context-noise",
-        type=float,
-        help="diffusion time at which committed context enters the cache (default: the model's; "
-        "0 commits it exactly clean, the ablation in the README)",
-    )
-    parser.add_argument(
-        "--detail-width",
-        type=float,
-        help="gate width of detail carry-over (default: the model's; 0 turns it off, so the "
-        "prediction is the DiT's and the VAE's alone)",
-    )
-    parser.add_argument(
-        "--steps", type=int, help="Euler steps per chunk (default: the model's sampler.steps)"
-    )
-    parser.add_argument(
-        "--sheet",
-        metavar="DIR",
-        help="write a contact sheet PNG per held-out clip and per world video into DIR",
-    )
-    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    parser.set_defaults(run=_eval)

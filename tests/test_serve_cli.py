@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ from serve.background import BackgroundServer
 from serve.cli import main
 from serve.settings import ServerSettings
 from stream import Engine
-from stream.video_io import probe_video, write_mp4
+from stream.boundary_marker import MARK_RGB
+from stream.video_io import probe_video, read_video, write_mp4
 from stream.worlds import make_world
 
 
@@ -29,6 +32,46 @@ def clip_file(tmp_path_factory, clip):
     return path
 
 
+@pytest.fixture(scope="module")
+def clip_file_32fps(tmp_path_factory, clip):
+    path = tmp_path_factory.mktemp("clips") / "clip32.mp4"
+    write_mp4(path, clip, fps=32)  # 17 frames, 0.53 s: 9 frames at the model's 16 fps
+    return path
+
+
+@pytest.fixture
+def in_process(tiny_engine, monkeypatch):
+    monkeypatch.setattr(Engine, "load", classmethod(lambda cls, path=None: tiny_engine))
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_building_the_parser_imports_no_jax():
+    done = _python("import sys, serve.cli; serve.cli.build_parser(); print('jax' in sys.modules)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("command", ["info", "extend", "live"])
+def test_commands_that_only_talk_to_a_server_import_no_jax(
+    command, server, clip_file_32fps, tmp_path
+):
+    out = str(tmp_path / "out.mp4")
+    argv = {
+        "info": ["info"],
+        "extend": ["extend", str(clip_file_32fps), "-o", out, "--frames", "4", "--with-input"],
+        "live": ["live", str(clip_file_32fps), "-o", out, "--speed", "8", "--tail-seconds", "0"],
+    }[command] + ["--server", server.target]
+    code = f"import sys; from serve.cli import main; main({argv!r}); print('jax' in sys.modules)"
+    done = _python(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_extend_over_grpc_writes_the_requested_frames(server, clip_file, tmp_path):
     out = tmp_path / "out.mp4"
     argv = ["extend", str(clip_file), "-o", str(out), "--frames", "6", "--server", server.target]
@@ -37,16 +80,46 @@ def test_extend_over_grpc_writes_the_requested_frames(server, clip_file, tmp_pat
 
 
 def test_extend_in_process_writes_the_input_then_the_requested_seconds(
-    tiny_engine, clip_file, tmp_path, monkeypatch
+    in_process, clip_file, tmp_path
 ):
-    monkeypatch.setattr(Engine, "load", classmethod(lambda cls, path=None: tiny_engine))
     out = tmp_path / "out.mp4"
     argv = ["extend", str(clip_file), "-o", str(out), "--seconds", "0.25", "--with-input"]
     assert main(argv + ["--compilation-cache", ""]) == 0
     assert probe_video(out).num_frames == 17 + 4  # 0.25 s at 16 fps
 
 
-def test_live_prints_chunk_latency_and_live_drift_and_writes_the_chunks(
+@pytest.mark.parametrize("where", ["in process", "on the server"])
+def test_extend_with_input_writes_the_input_resampled_to_the_models_rate(
+    where, request, clip_file_32fps, tmp_path
+):
+    out = tmp_path / "out.mp4"
+    argv = ["extend", str(clip_file_32fps), "-o", str(out), "--frames", "4", "--with-input"]
+    if where == "in process":
+        request.getfixturevalue("in_process")
+        argv += ["--compilation-cache", ""]
+    else:
+        argv += ["--server", request.getfixturevalue("server").target]
+    assert main(argv) == 0
+    written = probe_video(out)
+    assert written.fps == 16  # the model's
+    assert written.num_frames == 9 + 4  # 17 frames at 32 fps are 9 at 16: its duration kept
+
+
+def test_mark_boundary_draws_a_red_border_on_the_predicted_frames_only(
+    in_process, clip_file, tmp_path
+):
+    out = tmp_path / "out.mp4"
+    argv = ["extend", str(clip_file), "-o", str(out), "--frames", "4", "--with-input"]
+    assert main(argv + ["--mark-boundary", "--compilation-cache", ""]) == 0
+    frames, _ = read_video(out)  # (21, 32, 32, 3): 17 input frames, then 4 predicted
+    border = np.concatenate(
+        [frames[:, :2].reshape(21, -1, 3), frames[:, -2:].reshape(21, -1, 3)], 1
+    )
+    red = np.abs(border.astype(int) - MARK_RGB).max(axis=2).mean(axis=1) < 40  # (21,)
+    assert red.tolist() == [False] * 17 + [True] * 4
+
+
+def test_live_prints_chunk_latency_and_live_drift_and_writes_input_and_chunks(
     server, clip_file, tmp_path, capsys
 ):
     out = tmp_path / "live.mp4"
@@ -54,7 +127,8 @@ def test_live_prints_chunk_latency_and_live_drift_and_writes_the_chunks(
     assert main(argv + ["--every", "0.5", "--frames", "4", "--tail-seconds", "0.5"]) == 0
     printed = capsys.readouterr().out
     assert "latency" in printed and "live drift" in printed
-    assert probe_video(out).num_frames == 4 + 4 + 8  # two continuations, then the tail
+    # the input, with two continuations where they were asked for, then the tail
+    assert probe_video(out).num_frames == 17 + 4 + 4 + 8
 
 
 def test_info_prints_the_servers_model_as_json(server, capsys):

@@ -1,29 +1,35 @@
-"""The `stream` console script: the engine's commands plus the ones that talk gRPC."""
+"""The `stream` console script: one module per command, each adding its own parser.
+
+Building the parser imports only argparse and these modules, which import nothing heavy at the
+top: a command imports the engine (JAX) or the gRPC client when it runs, so `stream --help` and
+the commands that only talk to a server start in a fraction of a second.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
-import grpc
-
-from serve.commands import add_commands as add_serving_commands
-from stream.cli import add_commands as add_engine_commands
+# Module names under serve/cli/, in the order `stream --help` lists them.
+COMMANDS = ("serve", "extend", "live", "info", "eval", "bench", "drift")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stream",
-        description="Streaming autoregressive video extension on JAX.",
+        description="Streaming autoregressive video extension on JAX. Every command has --help.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_engine_commands(commands)
-    add_serving_commands(commands)
+    for name in COMMANDS:
+        importlib.import_module(f"serve.cli.{name}").add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import grpc  # after parsing: --help exits before paying for it
+
     try:
         return args.run(args)
     except ValueError as error:

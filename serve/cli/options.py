@@ -1,16 +1,14 @@
-"""Options shared by several `stream` commands, and what they turn into."""
+"""Options shared by several `stream` commands, and what they turn into.
+
+Imported to build the parser, so it imports nothing heavy (no JAX, no gRPC).
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-import grpc
-
-from serve.client import StreamClient
 from serve.compile_cache import DEFAULT_CACHE_DIR
-from serve.settings import read_token_file
 from stream.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
 
 _SESSION_OPTIONS = ("anchor", "seed", "steps", "window", "guidance")
@@ -58,6 +56,15 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_checkpoint_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="DIR",
+        help="model checkpoint folder (default: the model shipped with the package)",
+    )
+
+
 def add_compilation_cache_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compilation-cache",
@@ -68,34 +75,17 @@ def add_compilation_cache_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_mark_boundary_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mark-boundary",
+        action="store_true",
+        help="draw a red border on every predicted frame of OUTPUT, so that where prediction "
+        "starts (and real input resumes) can be seen",
+    )
+
+
 def session_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The session options given on the command line; the others keep the model's defaults."""
     return {
         name: getattr(args, name) for name in _SESSION_OPTIONS if getattr(args, name) is not None
     }
-
-
-def client_from_args(args: argparse.Namespace) -> StreamClient:
-    """A client of --server, once that server answers SERVING."""
-    token = None if args.token_file is None else read_token_file(args.token_file)
-    client = StreamClient(args.server, token=token, tls_ca=args.tls_ca)
-    try:
-        _wait_until_serving(client, args.server, args.wait)
-    except BaseException:
-        client.close()
-        raise
-    return client
-
-
-def _wait_until_serving(client: StreamClient, server: str, wait_seconds: float) -> None:
-    try:
-        client.wait_until_serving(timeout=0)
-    except (grpc.RpcError, TimeoutError):
-        if wait_seconds <= 0:
-            raise
-        print(
-            f"waiting up to {wait_seconds:g} s for {server} to be up and warmed up...",
-            file=sys.stderr,
-            flush=True,
-        )
-        client.wait_until_serving(wait_seconds)

@@ -1,0 +1,86 @@
+"""`stream eval`: the model card's numbers (stream/evaluation.py measures them)."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import json
+import pathlib
+
+from serve.cli.options import add_checkpoint_option
+from stream.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
+
+
+def _measures() -> str:
+    """What stream/evaluation.py's docstring says it measures, read from its source: importing
+    it would import JAX just to print --help."""
+    source = pathlib.Path(importlib.util.find_spec("stream.evaluation").origin).read_text()
+    return ast.get_docstring(ast.parse(source)).split("\n\n", 1)[1]
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "eval",
+        help="measure the model card's metrics (VAE PSNR/SSIM, prediction PSNR and the measures "
+        "erasing cannot pass, TCS)",
+        description=_measures(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_checkpoint_option(parser)
+    parser.add_argument("--worlds", type=int, default=6, help="world videos (default 6)")
+    parser.add_argument(
+        "--anchor",
+        choices=ANCHOR_MODES,
+        default=DEFAULT_ANCHOR,
+        help=f"anchor mode of the generating sessions (default {DEFAULT_ANCHOR})",
+    )
+    parser.add_argument(
+        "--video-dir", help="folder with the held-out clips (default ../shared/data/video)"
+    )
+    parser.add_argument(
+        "--context-noise",
+        type=float,
+        help="diffusion time at which committed context enters the cache (default: the model's; "
+        "0 commits it exactly clean, the ablation in the README)",
+    )
+    parser.add_argument(
+        "--detail-width",
+        type=float,
+        help="gate width of detail carry-over (default: the model's; 0 turns it off, so the "
+        "prediction is the DiT's and the VAE's alone)",
+    )
+    parser.add_argument(
+        "--steps", type=int, help="Euler steps per chunk (default: the model's sampler.steps)"
+    )
+    parser.add_argument(
+        "--sheet",
+        metavar="DIR",
+        help="write a contact sheet PNG per held-out clip and per world video into DIR",
+    )
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stream.engine import Engine
+    from stream.evaluation import format_report, run_eval
+
+    engine = Engine.load(args.checkpoint)
+    changes = {
+        "context_noise": args.context_noise,
+        "detail_width": args.detail_width,
+        "steps": args.steps,
+    }
+    changes = {name: value for name, value in changes.items() if value is not None}
+    if changes:
+        engine = engine.with_sampler(**changes)
+    video_dir = pathlib.Path(args.video_dir) if args.video_dir else None
+    sheet_dir = pathlib.Path(args.sheet) if args.sheet else None
+    metrics = run_eval(
+        engine, video_dir, worlds=args.worlds, anchor=args.anchor, sheet_dir=sheet_dir
+    )
+    print(json.dumps(metrics, indent=2) if args.json else format_report(engine, metrics))
+    if sheet_dir is not None:
+        print(f"\ncontact sheets in {sheet_dir}")
+    return 0

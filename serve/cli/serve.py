@@ -1,0 +1,82 @@
+"""`stream serve`: the gRPC server (run by serve/serve_command.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+from serve.cli.options import add_checkpoint_option, add_compilation_cache_option
+from serve.settings import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_SESSIONS,
+    DEFAULT_PORT,
+)
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="serve the model over gRPC (stream.v1.VideoStream, health, reflection)",
+        description="Loads the model, compiles it (warm-up), then serves live sessions and "
+        "extension jobs until SIGINT or SIGTERM, when running calls get a grace period to finish. "
+        "Health (grpc.health.v1.Health) says SERVING once warmed up; server reflection lets "
+        "grpcurl and similar tools call it without the .proto file.",
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s; 0.0.0.0 for every interface)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port (default: %(default)s; 0 picks a free one, printed at start)",
+    )
+    add_checkpoint_option(serve)
+    serve.add_argument(
+        "--max-sessions",
+        type=int,
+        default=DEFAULT_MAX_SESSIONS,
+        metavar="N",
+        help="live sessions and extension jobs at once; more are refused with "
+        "RESOURCE_EXHAUSTED (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--engine-threads",
+        type=int,
+        metavar="N",
+        help="engine calls running at once (default: one per CPU core, at most --max-sessions); "
+        "more than the cores only adds contention",
+    )
+    serve.add_argument(
+        "--max-message-mib",
+        type=float,
+        default=DEFAULT_MAX_MESSAGE_BYTES / 2**20,
+        metavar="MIB",
+        help="largest message either way, which bounds an uploaded video and a batch of frames "
+        "(default: %(default)g MiB)",
+    )
+    serve.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="require 'authorization: Bearer <token>' on every call but health checks, with "
+        "the token in FILE; otherwise UNAUTHENTICATED",
+    )
+    serve.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate chain")
+    serve.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
+    serve.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=DEFAULT_GRACE_SECONDS,
+        metavar="S",
+        help="at shutdown, how long running calls may still take (default: %(default)g)",
+    )
+    add_compilation_cache_option(serve)
+    serve.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from serve.serve_command import run_serve
+
+    return run_serve(args)
