@@ -83,7 +83,7 @@ def measure_stages(engine: Engine, repeats: int) -> list[dict[str, Any]]:
         _stage(
             "encode",
             _median_ms(lambda: engine.encode(frames4, encoder), repeats) / 4,
-            _flops(engine._encode, engine.vae_params, frames4, encoder) / 4,
+            _flops(engine.stages["encode"], engine.vae_params, frames4, encoder) / 4,
             "frame",
         ),
         _stage(
@@ -91,19 +91,19 @@ def measure_stages(engine: Engine, repeats: int) -> list[dict[str, Any]]:
             _median_ms(
                 lambda: engine.denoise(cache, z, 0.5, 0.25, window, True, z0, 1.0, origin), repeats
             ),
-            _flops(engine._denoise, *denoise_args),
+            _flops(engine.stages["denoise"], *denoise_args),
             f"chunk of {config.dit.chunk_frames} latent frames",
         ),
         _stage(
             "commit",
             max(_median_ms(commit_copy, repeats) - copy_ms, 0.0),
-            _flops(engine._commit, *commit_args),
+            _flops(engine.stages["commit"], *commit_args),
             "latent frame",
         ),
         _stage(
             "decode",
             _median_ms(lambda: engine.decode(z[:, :1], decoder), repeats) / 4,
-            _flops(engine._decode, engine.vae_params, z[:, :1], decoder) / 4,
+            _flops(engine.stages["decode"], engine.vae_params, z[:, :1], decoder) / 4,
             "frame",
         ),
     ]

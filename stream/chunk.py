@@ -12,10 +12,13 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from stream.config import DiTConfig
 from stream.kv_cache import KVCache, cached_segments, commit_context
-from stream.sampler import euler_update, flow_origin
+from stream.sampler import euler_update, flow_origin, time_schedule
+
+MAX_STEPS = 64  # Euler steps a session may ask for; schedules are padded to this length
 
 
 class SessionSettings(NamedTuple):
@@ -25,11 +28,22 @@ class SessionSettings(NamedTuple):
     anchor_on: jax.Array  # whether z_0 keeps its attention slot, () bool
     guidance: jax.Array  # lambda of the guidance anchor (0 when off), () float32
     seed: jax.Array  # of the chunk and context noise, () uint32
+    steps: jax.Array  # Euler steps per chunk, () int32
+    schedule: jax.Array  # diffusion times, steps + 1 used, padded with 0, (MAX_STEPS + 1,) float32
 
 
-def session_settings(window: int, anchor_on: bool, guidance: float, seed: int) -> SessionSettings:
+def session_settings(
+    window: int, anchor_on: bool, guidance: float, seed: int, steps: int, shift: float
+) -> SessionSettings:
+    schedule = np.zeros(MAX_STEPS + 1, np.float32)
+    schedule[: steps + 1] = time_schedule(steps, shift)
     return SessionSettings(
-        jnp.int32(window), jnp.bool_(anchor_on), jnp.float32(guidance), jnp.uint32(seed)
+        jnp.int32(window),
+        jnp.bool_(anchor_on),
+        jnp.float32(guidance),
+        jnp.uint32(seed),
+        jnp.int32(steps),
+        jnp.asarray(schedule),
     )
 
 
@@ -39,22 +53,21 @@ def denoise_chunk(
     cache: KVCache,
     noise: jax.Array,
     last_latent: jax.Array,
-    schedule: jax.Array,
     settings: SessionSettings,
     z0: jax.Array,
 ) -> jax.Array:
-    """Integrate a chunk from noise (B, F, h, w, C) at s = schedule[0] along the schedule (K + 1,)
-    down to clean latents (B, F, h, w, C), attending to the cache; last_latent (B, 1, h, w, C) is
-    the clean latent frame before the chunk, which a residual flow is relative to."""
+    """Integrate a chunk from noise (B, F, h, w, C) at s = 1 along the session's schedule down to
+    clean latents (B, F, h, w, C), attending to the cache; last_latent (B, 1, h, w, C) is the
+    clean latent frame before the chunk, which a residual flow is relative to."""
     segments = cached_segments(config, cache, noise.shape[1], settings.window, settings.anchor_on)
     origin = flow_origin(last_latent, config.flow_space)  # (B, 1, h, w, C)
 
     def step(i: jax.Array, x: jax.Array) -> jax.Array:
-        s, s_next = schedule[i], schedule[i + 1]
+        s, s_next = settings.schedule[i], settings.schedule[i + 1]
         velocity = model(x, jnp.full(x.shape[:2], s, jnp.float32), segments)[0]
         return euler_update(x, velocity, s, s_next, z0, settings.guidance, origin)
 
-    return origin + jax.lax.fori_loop(0, schedule.shape[0] - 1, step, noise)
+    return origin + jax.lax.fori_loop(0, settings.steps, step, noise)
 
 
 def commit_chunk(

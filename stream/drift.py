@@ -21,16 +21,16 @@ import numpy as np
 
 from stream.anchor import (
     ANCHOR_MODES,
-    anchor_penalty,
     check_anchor_mode,
     uses_attention,
     uses_guidance,
 )
-from stream.chunk import session_settings
+from stream.chunk import SessionSettings, session_settings
 from stream.engine import Engine
 from stream.jacobian import chunk_map_jvp, power_iteration
 from stream.pixels import to_unit
-from stream.sampler import chunk_noise, time_schedule
+from stream.sampler import chunk_noise
+from stream.timeline import Timeline
 from stream.vae import TEMPORAL_FACTOR
 from stream.video_io import read_video
 from stream.worlds import make_world
@@ -117,7 +117,7 @@ class DriftLab:
         self.window = settings.window or config.dit.window_frames
         if not 1 <= self.window <= config.dit.window_frames:
             raise ValueError(f"window={self.window} out of range 1..{config.dit.window_frames}")
-        self.schedule = time_schedule(settings.steps or config.sampler.steps, config.sampler.shift)
+        self.steps = settings.steps or config.sampler.steps
         self.chunk = config.dit.chunk_frames
         # Push a full window plus the anchor, so the first chunk already conditions on a rolled
         # window and every mode starts from the same context.
@@ -142,50 +142,36 @@ class DriftLab:
         z0 = context[0]
         first_frame = truth.frames(0, 1)[0]
 
-        cache, decoder = self._start(context, anchor_on, seed)
-        twin_context = self._perturbed(context, seed)  # (K, h, w, C)
-        twin_cache, twin_decoder = self._start(twin_context, anchor_on, seed)
-        settings = session_settings(self.window, anchor_on, guidance, seed)
-        # The lab measures the model: no real frame's detail is carried into its rollouts.
-        blank = jnp.zeros((config.image_size, config.image_size, 3), jnp.float32)
-        twin_last = twin_context[-1][None, None]  # (1, 1, h, w, C)
+        settings = session_settings(
+            self.window, anchor_on, guidance, seed, self.steps, config.sampler.shift
+        )
+        # The lab measures the model: its timelines start from latents, so no real frame's
+        # detail is carried into the rollouts.
+        timeline = self._start(context, settings)
+        twin_timeline = self._start(self._perturbed(context, seed), settings)
         history = list(np.asarray(context))
         shape = (1, self.chunk, *context.shape[1:])
         rows, rho, twin = [], [], []
         for index in range(chunks):
-            next_latent = int(cache.length)
-            noise = chunk_noise(seed, next_latent, shape)
+            next_latent = len(history)
             if index % self.settings.jacobian_every == 0:
                 state = jnp.asarray(np.stack(history[-self.window :]))  # (W, h, w, C)
+                noise = chunk_noise(seed, next_latent, shape)  # what generate draws
 
                 def jvp(v, state=state, noise=noise, at=next_latent):
-                    return self.jacobian(
-                        state, v, z0, noise, self.schedule, at, anchor_on, guidance, seed
-                    )
+                    return self.jacobian(state, v, z0, noise, settings, at)
 
                 estimate = power_iteration(jvp, state.shape, self.settings.power_iterations)
                 rho.append({"chunk": index, "latent_frame": next_latent, "rho": estimate})
-            last = jnp.asarray(history[-1])[None, None]  # (1, 1, h, w, C)
-            x, pixels, cache, decoder = engine.chunk(
-                cache, decoder, noise, last, self.schedule, settings, z0, (blank, blank)
-            )  # x (1, F, h, w, C), pixels (4F, S, S, 3)
+            chunk, timeline = engine.generate(timeline, settings)
+            x, pixels = chunk.latents, np.asarray(chunk.pixels)  # (1, F, h, w, C), (4F, S, S, 3)
             if index < self.settings.twin_chunks:
-                x_twin, _, twin_cache, twin_decoder = engine.chunk(
-                    twin_cache,
-                    twin_decoder,
-                    noise,
-                    twin_last,
-                    self.schedule,
-                    settings,
-                    z0,
-                    (blank, blank),
-                )
-                twin_last = x_twin[:, -1:]
-                distance = float(jnp.linalg.norm(x - x_twin))
+                twin_chunk, twin_timeline = engine.generate(twin_timeline, settings)
+                distance = float(jnp.linalg.norm(x - twin_chunk.latents))
                 twin.append({"chunk": index, "distance": distance})
             latents = np.asarray(x[0])  # (F, h, w, C)
             history.extend(latents)
-            penalties = np.asarray(anchor_penalty(x[0], z0))  # (F,)
+            penalties = np.asarray(chunk.anchor_penalty)  # (F,)
             for f, latent in enumerate(latents):
                 t = next_latent + f
                 true_pixels = truth.frames(TEMPORAL_FACTOR * t - 3, TEMPORAL_FACTOR)
@@ -206,13 +192,12 @@ class DriftLab:
             progress()
         return Rollout(mode, seed, rows, rho, twin)
 
-    def _start(self, context: jax.Array, anchor_on: bool, seed: int):
-        """Cache and decoder state after the context latents (K, h, w, C)."""
-        cache, decoder = self.engine.new_cache(), self.engine.new_decoder_state()
+    def _start(self, context: jax.Array, settings: SessionSettings) -> Timeline:
+        """The timeline after the context latents (K, h, w, C), the first of them z_0."""
+        timeline = self.engine.new_timeline()
         for latent in context:
-            cache = self.engine.commit(cache, latent[None, None], self.window, anchor_on, seed)
-            _, decoder = self.engine.decode(latent[None, None], decoder)
-        return cache, decoder
+            timeline = self.engine.commit_latent(timeline, latent[None, None], settings)
+        return timeline
 
     def _perturbed(self, context: jax.Array, seed: int) -> jax.Array:
         """The context with its last frame moved by twin_delta of its norm: the anchor z_0 stays,

@@ -1,10 +1,16 @@
-"""The engine: one loaded model and its compiled stages, shared by every session.
+"""The engine: one loaded model, its compiled programs, and the batcher every session shares.
 
-Each stage is a jitted pure function of (parameters, explicit state, inputs) with fixed shapes, so
-it compiles once per engine and serves every chunk of every session: encoder step (1 frame for the
-first, then 4), decoder step, DiT commit of one clean latent frame, and the chunk program, which
-denoises a chunk (all Euler steps in one loop), commits and decodes it in one call, so no host
-work sits between its parts. The single denoising step stays a stage for the benchmark.
+A session's state is explicit (stream/timeline.py) and the programs that advance it are written
+for one session; the engine compiles each one vmapped over its fixed number of slots, so the
+sessions that call at the same moment, with any settings, run as one compiled call per tick
+(stream/batcher.py). Shapes are fixed for the whole stream, so each program compiles once and
+serves minute 10 as it served second 1.
+
+Slots pay off where one session leaves the device idle (GPU, TPU); on a CPU one session's decoder
+already keeps every core busy, so the default is one slot (README, "Batching", has the table).
+
+The stages one by one (encode, decode, commit, one denoising step) are kept for measurement: the
+benchmark's per-stage table and the evaluation's streaming encoder.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pathlib
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import jax
@@ -20,19 +27,34 @@ import numpy as np
 from flax import nnx
 
 from stream.anchor import DEFAULT_ANCHOR, check_anchor_mode
+from stream.batcher import Batcher
 from stream.checkpoint import build_models, is_checkpoint, load_model
-from stream.chunk import SessionSettings, commit_chunk, denoise_chunk
+from stream.chunk import SessionSettings
 from stream.config import EngineConfig
-from stream.detail import carry_detail
 from stream.dit import DiT
 from stream.kv_cache import KVCache, cached_segments, commit_context, init_cache
 from stream.pixels import to_uint8
 from stream.sampler import euler_update
 from stream.session import Session
+from stream.timeline import Chunk, Timeline, commit_latent, generate, new_timeline, push
 from stream.vae import CausalVAE
 
 DEFAULT_CHECKPOINT = pathlib.Path(__file__).parent / "assets" / "default_model"
 RANDOM_INIT_NAME = "random-init (seed 0, default config): extends video with noise until trained"
+DEFAULT_SLOTS = 1
+
+
+def _over_slots(program: Callable) -> Callable:
+    """program(dit_params, vae_params, *args) for one session -> a compiled call taking a tuple of
+    argument tuples (one per slot) and returning a tuple of results: stacking and unstacking the
+    slots happen inside the program, so a tick is one call with no host work between slots."""
+
+    def run(dit_params: Any, vae_params: Any, slots: tuple[tuple[Any, ...], ...]) -> tuple:
+        stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *slots)  # (slots, ...) leaves
+        results = jax.vmap(lambda args: program(dit_params, vae_params, *args))(stacked)
+        return tuple(jax.tree.map(lambda leaf, i=i: leaf[i], results) for i in range(len(slots)))
+
+    return jax.jit(run)
 
 
 class Engine:
@@ -42,6 +64,7 @@ class Engine:
         vae: CausalVAE,
         dit: DiT,
         info: dict[str, Any] | None = None,
+        slots: int = DEFAULT_SLOTS,
     ):
         self.config = config
         self.info = dict(info or {})
@@ -51,6 +74,23 @@ class Engine:
         self.dit_def = dit_def
         dit_config = config.dit
         context_noise = config.sampler.context_noise
+
+        def models(program: Callable) -> Callable:
+            def bound(dit_params: Any, vae_params: Any, *args: Any) -> Any:
+                dit, vae = nnx.merge(dit_def, dit_params), nnx.merge(vae_def, vae_params)
+                return program(dit, vae, config, *args)
+
+            return bound
+
+        pushing = _over_slots(models(push))
+        self._programs = {
+            # Apart, so the batcher never stacks the first frame alone with groups of 4.
+            "push_first": pushing,
+            "push": pushing,
+            "generate": _over_slots(models(generate)),
+            "commit_latent": _over_slots(models(commit_latent)),
+        }
+        self.batcher = Batcher(self.run_slots, slots)
 
         def encode(params, frames, state):
             return nnx.merge(vae_def, params).encode_step(frames, state)
@@ -72,43 +112,28 @@ class Engine:
             velocity, _, _ = model(x, s_frames, segments)
             return euler_update(x, velocity, s, s_next, z0, guidance, origin)
 
-        detail_width = config.sampler.detail_width
-
-        def chunk(
-            dit_params, vae_params, cache, decoder, noise, last, schedule, settings, z0, reference
-        ):
-            model = nnx.merge(dit_def, dit_params)
-            x = denoise_chunk(model, dit_config, cache, noise, last, schedule, settings, z0)
-            cache = commit_chunk(model, dit_config, cache, x, settings, context_noise)
-            vae = nnx.merge(vae_def, vae_params)
-            frames = []
-            for f in range(x.shape[1]):
-                decoded, decoder = vae.decode_step(x[:, f : f + 1], decoder)  # (1, 4, S, S, 3)
-                frames.append(decoded[0])
-            pixels = carry_detail(
-                jnp.concatenate(frames), *reference, detail_width
-            )  # (4F, S, S, 3)
-            return x, to_uint8(pixels), cache, decoder
-
-        self._encode = jax.jit(encode)
-        self._chunk = jax.jit(chunk, donate_argnums=2)
-        self._decode = jax.jit(decode)
-        self._commit = jax.jit(commit, donate_argnums=1)
-        self._denoise = jax.jit(denoise)
-        self._vae = nnx.merge(vae_def, self.vae_params)
+        self.stages: dict[str, Callable] = {
+            "encode": jax.jit(encode),
+            "decode": jax.jit(decode),
+            "commit": jax.jit(commit),
+            "denoise": jax.jit(denoise),
+        }
+        self._vae = vae
 
     @classmethod
-    def load(cls, path: str | pathlib.Path | None = None) -> Engine:
+    def load(cls, path: str | pathlib.Path | None = None, slots: int = DEFAULT_SLOTS) -> Engine:
         """Load a checkpoint folder; None loads the default model shipped with the package, or,
-        while none is shipped, a randomly initialised model of the default config (seed 0)."""
+        while none is shipped, a randomly initialised model of the default config (seed 0).
+        slots: the most sessions one compiled call serves at once."""
         if path is None:
             if not is_checkpoint(DEFAULT_CHECKPOINT):
                 config = EngineConfig()
-                return cls(config, *build_models(config, seed=0), info={"name": RANDOM_INIT_NAME})
+                vae, dit = build_models(config, seed=0)
+                return cls(config, vae, dit, {"name": RANDOM_INIT_NAME}, slots)
             path = DEFAULT_CHECKPOINT
         config, vae, dit, info = load_model(path)
         info.setdefault("name", pathlib.Path(path).name)
-        return cls(config, vae, dit, info)
+        return cls(config, vae, dit, info, slots)
 
     def open(
         self,
@@ -127,72 +152,70 @@ class Engine:
         )
 
     def with_dit_params(self, params: Any) -> Engine:
-        """The same model and compiled stages with other DiT parameters of the same shapes (a
+        """The same model and compiled programs with other DiT parameters of the same shapes (a
         training run's eval): nothing is traced or compiled again."""
         engine = copy.copy(self)
         engine.dit_params = params
+        engine.batcher = Batcher(engine.run_slots, self.batcher.slots)
         return engine
 
     def with_sampler(self, **changes: Any) -> Engine:
         """The same weights under other sampler settings, e.g. context_noise=0.0 (an ablation)."""
         sampler = dataclasses.replace(self.config.sampler, **changes)
         config = dataclasses.replace(self.config, sampler=sampler)
-        return Engine(config, self._vae, nnx.merge(self.dit_def, self.dit_params), self.info)
+        dit = nnx.merge(self.dit_def, self.dit_params)
+        return Engine(config, self._vae, dit, self.info, self.batcher.slots)
 
-    # Stages, as the session and the benchmark call them. Frames are float32 in [-1, 1].
+    # The programs, batched with every other session calling at the same time.
+
+    def run_slots(self, program: Hashable, slots: Sequence[tuple[Any, ...]]) -> Sequence[Any]:
+        """One compiled call of a program ("push_first", "push", "generate", "commit_latent")
+        over the slots' arguments, in order: what the batcher runs each tick, without waiting."""
+        return self._programs[program](self.dit_params, self.vae_params, tuple(slots))
+
+    def new_timeline(self) -> Timeline:
+        return new_timeline(self.config, self._vae)
+
+    def new_encoder_state(self) -> Any:
+        size = self.config.image_size
+        return self._vae.init_encoder_state(1, size, size)
+
+    def push(
+        self, encoder: Any, timeline: Timeline, frames: np.ndarray, settings: SessionSettings
+    ) -> tuple[jax.Array, Any, Timeline]:
+        """Real uint8 frames (1, G, S, S, 3), G = 1 for the first group and 4 after -> the latent
+        frame (1, 1, h, w, C), the encoder state and the timeline after them."""
+        program = "push_first" if frames.shape[1] == 1 else "push"
+        return self.batcher.call(program, encoder, timeline, frames, settings)
+
+    def generate(self, timeline: Timeline, settings: SessionSettings) -> tuple[Chunk, Timeline]:
+        """The timeline's next chunk (denoised, committed, decoded) and the timeline after it."""
+        return self.batcher.call("generate", timeline, settings)
+
+    def commit_latent(
+        self, timeline: Timeline, latent: jax.Array, settings: SessionSettings
+    ) -> Timeline:
+        """The timeline after a known clean latent frame (1, 1, h, w, C), without pixels."""
+        return self.batcher.call("commit_latent", timeline, latent, settings)[1]
+
+    # Stages one by one. Frames are float32 in [-1, 1].
 
     def new_cache(self) -> KVCache:
         return init_cache(self.config.dit)
 
-    def new_encoder_state(self):
-        size = self.config.image_size
-        return self._vae.init_encoder_state(1, size, size)
-
-    def new_decoder_state(self):
+    def new_decoder_state(self) -> Any:
         size = self.config.image_size
         return self._vae.init_decoder_state(1, size, size)
 
-    def encode(self, frames: jax.Array, state):
+    def encode(self, frames: jax.Array, state: Any) -> tuple[jax.Array, Any]:
         """(1, 1 or 4, S, S, 3) frames -> one latent frame (1, 1, s, s, C) and the new state."""
-        return self._encode(self.vae_params, frames, state)
+        return self.stages["encode"](self.vae_params, frames, state)
 
-    def decode(self, latent: jax.Array, state):
+    def decode(self, latent: jax.Array, state: Any) -> tuple[jax.Array, Any]:
         """One latent frame (1, 1, s, s, C) -> 4 frames (1, 4, S, S, 3) and the new state."""
-        return self._decode(self.vae_params, latent, state)
+        return self.stages["decode"](self.vae_params, latent, state)
 
-    def chunk(
-        self,
-        cache: KVCache,
-        decoder: Any,
-        noise: jax.Array,
-        last_latent: jax.Array,
-        schedule: np.ndarray,
-        settings: SessionSettings,
-        z0: jax.Array,
-        reference: tuple[jax.Array, jax.Array],
-    ) -> tuple[jax.Array, np.ndarray, KVCache, Any]:
-        """Generate one chunk in one compiled program: denoise it from noise (1, F, s, s, C)
-        along the schedule, commit it and decode it; last_latent (1, 1, s, s, C) is the clean
-        latent frame before the chunk; reference is (decoding of the last real frame, that frame
-        minus its decoding), each (S, S, 3), for detail carry-over (zeros: none to carry).
-
-        Returns the clean latents (1, F, s, s, C), their uint8 frames (4F, S, S, 3), and the
-        new cache and decoder state; the cache passed in is consumed."""
-        latents, pixels, cache, decoder = self._chunk(
-            self.dit_params,
-            self.vae_params,
-            cache,
-            decoder,
-            noise,
-            last_latent,
-            jnp.asarray(schedule, jnp.float32),
-            settings,
-            z0,
-            reference,
-        )
-        return latents, np.asarray(pixels), cache, decoder
-
-    def decode_frames(self, latents: jax.Array, state) -> tuple[np.ndarray, Any]:
+    def decode_frames(self, latents: jax.Array, state: Any) -> tuple[np.ndarray, Any]:
         """Latent frames (1, F, s, s, C) -> uint8 frames (4F, S, S, 3) and the new state."""
         frames = []
         for f in range(latents.shape[1]):
@@ -204,8 +227,8 @@ class Engine:
         self, cache: KVCache, latent: jax.Array, window: int, anchor_on: bool, seed: int
     ) -> KVCache:
         """Write a clean latent frame (1, 1, s, s, C) into the cache, noised as context is in
-        training (sampler.noised_context; the session's seed). The cache passed in is consumed."""
-        return self._commit(
+        training (sampler.noised_context; the session's seed)."""
+        return self.stages["commit"](
             self.dit_params, cache, latent, np.int32(window), np.bool_(anchor_on), np.uint32(seed)
         )
 
@@ -223,7 +246,7 @@ class Engine:
     ) -> jax.Array:
         """One Euler step of a chunk (1, F, s, s, C) from diffusion time s to s_next; origin
         (1, 1, s, s, C) is what it is relative to (sampler.flow_origin)."""
-        return self._denoise(
+        return self.stages["denoise"](
             self.dit_params,
             cache,
             x,

@@ -54,47 +54,37 @@ def chunk_map_jvp(engine, window: int):
 
     F takes the window of latent frames the model conditions on, (W, h, w, C), ending just
     before frame `next_frame`, to the window one chunk later. The anchor z0, the sampler's noise,
-    the context noise (from the seed, as the engine commits), the schedule and the positions are
-    held fixed, so F is deterministic and J = dF/dx includes the shift of the window as well as
-    the model's response. Compiled once per window and number of steps; returns jvp(state,
-    tangent, z0, noise, schedule, next_frame, anchor_on, guidance, seed) -> J tangent.
+    the context noise (from the seed, as the engine commits), the session's settings (their window
+    must be `window`) and the positions are held fixed, so F is deterministic and J = dF/dx
+    includes the shift of the window as well as the model's response. Compiled once per window;
+    returns jvp(state, tangent, z0, noise, settings, next_frame) -> J tangent.
     """
     config = engine.config.dit
     context_noise = engine.config.sampler.context_noise
     graphdef = engine.dit_def
 
-    def step(params, state, z0, noise, schedule, next_frame, anchor_on, guidance, seed):
+    def step(params, state, z0, noise, settings: SessionSettings, next_frame):
         model = nnx.merge(graphdef, params)
-        settings = SessionSettings(jnp.int32(window), anchor_on, guidance, seed)
         anchor = z0[None, None]  # (1, 1, h, w, C): the anchor slot, committed exact
         cache = commit_chunk(model, config, init_cache(config), anchor, settings, context_noise)
         cache = cache._replace(length=next_frame - window)
         cache = commit_chunk(model, config, cache, state[None], settings, context_noise)
         last = state[None, -1:]  # (1, 1, h, w, C)
-        x = denoise_chunk(model, config, cache, noise, last, schedule, settings, z0)
+        x = denoise_chunk(model, config, cache, noise, last, settings, z0)
         return jnp.concatenate([state[x.shape[1] :], x[0]], axis=0)  # (W, h, w, C)
 
     @jax.jit
-    def jvp(params, state, tangent, z0, noise, schedule, next_frame, anchor_on, guidance, seed):
+    def jvp(params, state, tangent, z0, noise, settings, next_frame):
         def fn(x):
-            return step(params, x, z0, noise, schedule, next_frame, anchor_on, guidance, seed)
+            return step(params, x, z0, noise, settings, next_frame)
 
         return jax.jvp(fn, (state,), (tangent,))[1]
 
-    def apply(state, tangent, z0, noise, schedule, next_frame, anchor_on, guidance, seed):
+    def apply(state, tangent, z0, noise, settings: SessionSettings, next_frame: int):
         if next_frame <= window:
             raise ValueError(f"next_frame={next_frame} must exceed window={window}")
-        return jvp(
-            engine.dit_params,
-            state,
-            tangent,
-            z0,
-            noise,
-            jnp.asarray(schedule),
-            jnp.int32(next_frame),
-            jnp.bool_(anchor_on),
-            jnp.float32(guidance),
-            jnp.uint32(seed),
-        )
+        if int(settings.window) != window:
+            raise ValueError(f"settings.window={int(settings.window)} must be {window}")
+        return jvp(engine.dit_params, state, tangent, z0, noise, settings, jnp.int32(next_frame))
 
     return apply

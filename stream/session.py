@@ -19,13 +19,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from stream.anchor import anchor_penalty, uses_attention, uses_guidance
-from stream.chunk import session_settings
-from stream.pixels import to_unit
-from stream.sampler import chunk_noise, time_schedule
+from stream.anchor import uses_attention, uses_guidance
+from stream.chunk import MAX_STEPS, session_settings
+from stream.timeline import Timeline
 from stream.vae import TEMPORAL_FACTOR
 from stream.video_io import resize_center_crop
 
@@ -59,9 +57,8 @@ class PredictionError:
 
 @dataclasses.dataclass
 class _Prediction:
-    cache: Any
-    decoder: Any
-    last_latent: jax.Array  # the timeline's newest clean latent frame (1, 1, h, w, C)
+    timeline: Timeline  # forked from the real one, continued by every chunk
+    next_latent: int  # latent index of the timeline's next frame
     next_frame: int  # pixel index of the next frame to hand out
     ready: list[np.ndarray]  # generated frames not yet handed out, in order
     latents: dict[int, np.ndarray]  # latent index -> predicted latent (h, w, C), for scoring
@@ -137,17 +134,22 @@ class Session:
         self.engine = engine
         self.anchor = anchor
         self.seed = _check_count("seed", seed, 0, MAX_SEED)
-        self.steps = _check_count("steps", config.sampler.steps if steps is None else steps, 1, 64)
+        self.steps = _check_count(
+            "steps", config.sampler.steps if steps is None else steps, 1, MAX_STEPS
+        )
         limit = config.dit.window_frames
         self.window = _check_count("window", limit if window is None else window, 1, limit)
         strength = config.sampler.guidance_strength if guidance is None else guidance
         if not np.isfinite(strength) or strength < 0:
             raise ValueError(f"guidance={guidance!r} must be a finite number >= 0")
         self.guidance = float(strength) if uses_guidance(anchor) else 0.0
-        self._attend_anchor = uses_attention(anchor)
-        self._schedule = jnp.asarray(time_schedule(self.steps, config.sampler.shift))
         self._settings = session_settings(
-            self.window, self._attend_anchor, self.guidance, self.seed
+            self.window,
+            uses_attention(anchor),
+            self.guidance,
+            self.seed,
+            self.steps,
+            config.sampler.shift,
         )
 
         self.frames_pushed = 0
@@ -155,14 +157,8 @@ class Session:
         self.last_chunk: ChunkInfo | None = None
         self._pending: list[np.ndarray] = []  # pushed frames waiting for a complete group
         self._encoder = engine.new_encoder_state()
-        self._cache = engine.new_cache()
-        self._decoder = engine.new_decoder_state()
+        self._real = engine.new_timeline()  # built from pushed frames only
         self._latent_count = 0
-        self._z0: jax.Array | None = None
-        self._last_latent: jax.Array | None = None  # newest real latent frame (1, 1, h, w, C)
-        # (decoding of the last encoded real frame, that frame minus it), (S, S, 3) each: the
-        # detail carry-over's reference (stream/detail.py).
-        self._reference: tuple[jax.Array, jax.Array] | None = None
         self._prediction: _Prediction | None = None
         self._scored: _Prediction | None = None  # the last prediction, kept for scoring
         self._score: _Score | None = None
@@ -184,13 +180,14 @@ class Session:
         frames = self._prepare(_check_frames(frames))
         if self._prediction is not None:
             self._scored, self._prediction, self._score = self._prediction, None, _Score()
-        for frame in frames:
-            self._score_pixel(self.frames_pushed, frame)
-            self.frames_pushed += 1
-            self._pending.append(frame)
-            group = 1 if self._latent_count == 0 else TEMPORAL_FACTOR
-            if len(self._pending) == group:
-                self._encode_pending()
+        with self.engine.batcher.active():
+            for frame in frames:
+                self._score_pixel(self.frames_pushed, frame)
+                self.frames_pushed += 1
+                self._pending.append(frame)
+                group = 1 if self._latent_count == 0 else TEMPORAL_FACTOR
+                if len(self._pending) == group:
+                    self._encode_pending()
 
     def extend(self, num_frames: int) -> np.ndarray:
         """Predict the next num_frames frames, uint8 (num_frames, S, S, 3)."""
@@ -218,19 +215,14 @@ class Session:
         return np.stack([resize_center_crop(f, size, size) for f in frames])  # (N, S, S, 3)
 
     def _encode_pending(self) -> None:
-        pixels = to_unit(np.stack(self._pending)[None])  # (1, G, S, S, 3)
+        frames = np.stack(self._pending)[None]  # (1, G, S, S, 3)
         self._pending = []
-        latent, self._encoder = self.engine.encode(jnp.asarray(pixels), self._encoder)
-        if self._z0 is None:
-            self._z0 = latent[0, 0]  # (h, w, C)
-        self._last_latent = latent
+        # Decoding each real latent as it comes (inside push) keeps the first extension after
+        # minutes of pushing as fast as any other.
+        latent, self._encoder, self._real = self.engine.push(
+            self._encoder, self._real, frames, self._settings
+        )  # latent (1, 1, h, w, C)
         self._score_latent(self._latent_count, latent)
-        self._cache = self.engine.commit(
-            self._cache, latent, self.window, self._attend_anchor, self.seed
-        )
-        # Decoding now keeps the first extension after minutes of pushing as fast as any other.
-        decoded, self._decoder = self.engine.decode(latent, self._decoder)  # (1, 4, S, S, 3)
-        self._reference = (decoded[0, -1], jnp.asarray(pixels[0, -1]) - decoded[0, -1])
         self._latent_count += 1
 
     def _score_pixel(self, index: int, frame: np.ndarray) -> None:
@@ -251,9 +243,8 @@ class Session:
     def _fork(self) -> _Prediction:
         """Start a prediction from the real timeline."""
         return _Prediction(
-            cache=jax.tree.map(jnp.copy, self._cache),  # commit consumes its input cache
-            decoder=self._decoder,
-            last_latent=self._last_latent,
+            timeline=self._real,  # immutable: the fork shares it until a chunk moves on
+            next_latent=self._latent_count,
             next_frame=self.frames_pushed,
             ready=[],
             latents={},
@@ -264,32 +255,22 @@ class Session:
         if self._prediction is None:
             self._prediction = self._fork()
         prediction = self._prediction
-        while num_frames > 0:
-            if not prediction.ready:
-                self._generate_chunk(prediction)
-            out = prediction.ready[:num_frames]
-            prediction.ready = prediction.ready[num_frames:]
-            num_frames -= len(out)
-            yield np.stack(out)
+        with self.engine.batcher.active():
+            while num_frames > 0:
+                if not prediction.ready:
+                    self._generate_chunk(prediction)
+                out = prediction.ready[:num_frames]
+                prediction.ready = prediction.ready[num_frames:]
+                num_frames -= len(out)
+                yield np.stack(out)
 
     def _generate_chunk(self, prediction: _Prediction) -> None:
-        engine, config = self.engine, self.engine.config
         started = time.perf_counter()
-        first_latent = int(prediction.cache.length)
-        size = config.dit.latent_size
-        shape = (1, config.dit.chunk_frames, size, size, config.dit.latent_channels)
-        x, pixels, prediction.cache, prediction.decoder = engine.chunk(
-            prediction.cache,
-            prediction.decoder,
-            chunk_noise(self.seed, first_latent, shape),
-            prediction.last_latent,
-            self._schedule,
-            self._settings,
-            self._z0,
-            self._reference,
-        )  # x (1, F, h, w, C), pixels (4F, S, S, 3)
-        prediction.last_latent = x[:, -1:]
-        penalty = float(anchor_penalty(x[0], self._z0).mean())
+        first_latent = prediction.next_latent
+        chunk, prediction.timeline = self.engine.generate(prediction.timeline, self._settings)
+        pixels = np.asarray(chunk.pixels)  # (4F, S, S, 3)
+        latents = np.asarray(chunk.latents[0])  # (F, h, w, C)
+        prediction.next_latent += len(latents)
 
         # Latent j >= 1 decodes to pixel frames 4j-3 .. 4j; frames already pushed are skipped.
         first_pixel = TEMPORAL_FACTOR * first_latent - (TEMPORAL_FACTOR - 1)
@@ -299,9 +280,8 @@ class Session:
             if first_pixel + i >= prediction.next_frame
         ]
         if len(prediction.latents) < MAX_SCORED_LATENTS:
-            latents = np.asarray(x[0])
-            for f in range(shape[1]):
-                prediction.latents[first_latent + f] = latents[f]
+            for f, latent in enumerate(latents):
+                prediction.latents[first_latent + f] = latent
             for index, frame in keep:
                 prediction.pixels[index] = frame
         prediction.ready.extend(frame for _, frame in keep)
@@ -312,6 +292,6 @@ class Session:
             first_frame=keep[0][0] if keep else prediction.next_frame,
             num_frames=len(keep),
             latency_ms=(time.perf_counter() - started) * 1000.0,
-            anchor_penalty=penalty,
+            anchor_penalty=float(np.asarray(chunk.anchor_penalty).mean()),
         )
         self.chunks_generated += 1

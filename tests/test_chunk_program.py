@@ -4,82 +4,51 @@ stages run one by one, and deterministic."""
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from stream.chunk import session_settings
-from stream.pixels import to_unit
-from stream.sampler import chunk_noise, flow_origin, time_schedule
+from stream.sampler import chunk_noise, flow_origin
+from stream.timeline import Timeline
 
 
-def _primed(engine, clip):
-    """Cache and decoder after committing the clip's latents, and those latents (1, L, h, w, C)."""
-    cache, encoder, decoder = (
-        engine.new_cache(),
-        engine.new_encoder_state(),
-        engine.new_decoder_state(),
-    )
-    frames = jnp.asarray(to_unit(clip))[None]  # (1, T, S, S, 3)
-    latents = []
+def _settings(engine, seed=7, window=4, anchor_on=True, guidance=0.5, steps=3):
+    return session_settings(window, anchor_on, guidance, seed, steps, engine.config.sampler.shift)
+
+
+def _pushed(engine, clip, settings) -> Timeline:
+    encoder, timeline = engine.new_encoder_state(), engine.new_timeline()
     for start, stop in [(0, 1)] + [(i, i + 4) for i in range(1, len(clip), 4)]:
-        latent, encoder = engine.encode(frames[:, start:stop], encoder)
-        cache = engine.commit(cache, latent, 4, True, 7)
-        _, decoder = engine.decode(latent, decoder)
-        latents.append(latent)
-    return cache, decoder, jnp.concatenate(latents, axis=1)
-
-
-def _blank(engine):
-    """No detail to carry: the reference of a rollout without real frames."""
-    blank = jnp.zeros((engine.config.image_size, engine.config.image_size, 3), jnp.float32)
-    return blank, blank
-
-
-def _chunk_inputs(engine, cache):
-    dit = engine.config.dit
-    shape = (1, dit.chunk_frames, dit.latent_size, dit.latent_size, dit.latent_channels)
-    return chunk_noise(7, int(cache.length), shape), time_schedule(3, engine.config.sampler.shift)
+        _, encoder, timeline = engine.push(encoder, timeline, clip[None, start:stop], settings)
+    return timeline
 
 
 def test_chunk_program_equals_the_stages_run_one_by_one(tiny_engine, clip):
     engine = tiny_engine
-    cache, decoder, latents = _primed(engine, clip)
-    noise, schedule = _chunk_inputs(engine, cache)
-    last, z0 = latents[:, -1:], latents[0, 0]
-
-    origin = flow_origin(last, engine.config.dit.flow_space)
-    x = noise
-    stepwise_cache = jax.tree.map(jnp.copy, cache)
-    for s, s_next in zip(schedule[:-1], schedule[1:], strict=True):
-        x = engine.denoise(stepwise_cache, x, s, s_next, 4, True, z0, 0.5, origin)
+    settings = _settings(engine)
+    timeline = _pushed(engine, clip, settings)
+    dit = engine.config.dit
+    shape = (1, dit.chunk_frames, dit.latent_size, dit.latent_size, dit.latent_channels)
+    x = chunk_noise(7, int(timeline.cache.length), shape)
+    origin = flow_origin(timeline.last_latent, dit.flow_space)
+    schedule = np.asarray(settings.schedule)
+    cache = timeline.cache
+    for s, s_next in zip(schedule[:3], schedule[1:4], strict=True):
+        x = engine.denoise(cache, x, s, s_next, 4, True, timeline.z0, 0.5, origin)
     x = origin + x
     for f in range(x.shape[1]):
-        stepwise_cache = engine.commit(stepwise_cache, x[:, f : f + 1], 4, True, 7)
-    stepwise_pixels, _ = engine.decode_frames(x, decoder)
+        cache = engine.commit(cache, x[:, f : f + 1], 4, True, 7)
+    stepwise_pixels, _ = engine.decode_frames(x, timeline.decoder)
 
-    settings = session_settings(4, True, 0.5, 7)
-    latents_out, pixels, new_cache, _ = engine.chunk(
-        jax.tree.map(jnp.copy, cache), decoder, noise, last, schedule, settings, z0, _blank(engine)
-    )
-    np.testing.assert_allclose(np.asarray(latents_out), np.asarray(x), atol=1e-5)
-    assert np.abs(pixels.astype(int) - stepwise_pixels.astype(int)).max() <= 1
-    np.testing.assert_allclose(
-        np.asarray(new_cache.ring_k), np.asarray(stepwise_cache.ring_k), atol=1e-5
-    )
-    assert int(new_cache.length) == int(stepwise_cache.length)
+    chunk, after = engine.generate(timeline, settings)
+    np.testing.assert_allclose(np.asarray(chunk.latents), np.asarray(x), atol=1e-5)
+    assert np.abs(np.asarray(chunk.pixels).astype(int) - stepwise_pixels.astype(int)).max() <= 1
+    np.testing.assert_allclose(np.asarray(after.cache.ring_k), np.asarray(cache.ring_k), atol=1e-5)
+    assert int(after.cache.length) == int(cache.length)
 
 
 def test_chunk_program_gives_the_same_bits_twice(tiny_engine, clip):
-    engine = tiny_engine
-    cache, decoder, latents = _primed(engine, clip)
-    noise, schedule = _chunk_inputs(engine, cache)
-    settings = session_settings(4, True, 0.5, 7)
-    runs = [
-        engine.chunk(
-            jax.tree.map(jnp.copy, cache), decoder, noise, latents[:, -1:], schedule, settings,
-            latents[0, 0], _blank(engine),
-        )
-        for _ in range(2)
-    ]  # fmt: skip
-    np.testing.assert_array_equal(np.asarray(runs[0][0]), np.asarray(runs[1][0]))
-    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    settings = _settings(tiny_engine)
+    timeline = _pushed(tiny_engine, clip, settings)
+    runs = [tiny_engine.generate(timeline, settings) for _ in range(2)]
+    for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1]), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -15,7 +15,6 @@ from stream.chunk import denoise_chunk, session_settings
 from stream.config import DiTConfig
 from stream.kv_cache import init_cache
 from stream.layout import teacher_forcing
-from stream.sampler import time_schedule
 from train.config import TINY, DiTObjective
 from train.objectives import dit_loss
 
@@ -68,10 +67,9 @@ def test_a_model_predicting_no_change_repeats_the_last_latent_only_in_a_residual
     shape = (1, dit.chunk_frames, dit.latent_size, dit.latent_size, dit.latent_channels)
     last = jax.random.normal(jax.random.key(2), (1, 1, *shape[2:]))
     noise = jax.random.normal(jax.random.key(3), shape)
-    schedule = jnp.asarray(time_schedule(4, engine.sampler.shift))
-    settings = session_settings(dit.window_frames, True, 0.0, 0)
+    settings = session_settings(dit.window_frames, True, 0.0, 0, 4, engine.sampler.shift)
     chunk = denoise_chunk(
-        _oracle(jnp.zeros(shape)), dit, init_cache(dit), noise, last, schedule, settings, last[0, 0]
+        _oracle(jnp.zeros(shape)), dit, init_cache(dit), noise, last, settings, last[0, 0]
     )
     repeats = bool(np.allclose(chunk, jnp.broadcast_to(last, shape), atol=1e-5))
     assert repeats == (flow_space == "residual")

@@ -1,0 +1,118 @@
+"""A timeline's device state and the programs that advance it, written for one session.
+
+The engine vmaps each program over its slots, so the sessions of one tick share one compiled call
+(stream/batcher.py); written for batch 1, a program cannot mix one session's data into another's.
+
+- push: real frames -> one latent frame (encoder step), committed as context and decoded, the
+  decoding kept as the reference of detail carry-over (stream/detail.py);
+- generate: one chunk from noise -> denoised (stream/chunk.py), committed, decoded;
+- commit_latent: a latent frame known without pixels (the drift lab's truth) committed and decoded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from stream.anchor import anchor_penalty
+from stream.chunk import SessionSettings, commit_chunk, denoise_chunk
+from stream.config import EngineConfig
+from stream.detail import carry_detail
+from stream.dit import DiT
+from stream.kv_cache import KVCache, init_cache
+from stream.pixels import to_uint8, to_unit
+from stream.sampler import chunk_noise
+from stream.vae import CausalVAE
+
+
+class Timeline(NamedTuple):
+    cache: KVCache
+    decoder: Any  # the VAE decoder's causal state
+    last_latent: jax.Array  # newest clean latent frame, (1, 1, h, w, C)
+    z0: jax.Array  # the anchor: the first latent frame, (h, w, C)
+    # Detail carry-over's reference: (decoding of the last real frame, that frame minus its
+    # decoding), (S, S, 3) each; zeros carry nothing.
+    reference: tuple[jax.Array, jax.Array]
+
+
+class Chunk(NamedTuple):
+    latents: jax.Array  # clean latent frames, (1, F, h, w, C)
+    pixels: jax.Array  # their frames, uint8 (4F, S, S, 3)
+    anchor_penalty: jax.Array  # C(z_t, z_0) per latent frame, (F,)
+
+
+def new_timeline(config: EngineConfig, vae: CausalVAE) -> Timeline:
+    size, latent = config.image_size, config.dit.latent_size
+    blank = jnp.zeros((size, size, 3), jnp.float32)
+    return Timeline(
+        cache=init_cache(config.dit),
+        decoder=vae.init_decoder_state(1, size, size),
+        last_latent=jnp.zeros((1, 1, latent, latent, config.dit.latent_channels), jnp.float32),
+        z0=jnp.zeros((latent, latent, config.dit.latent_channels), jnp.float32),
+        reference=(blank, blank),
+    )
+
+
+def commit_latent(
+    dit: DiT,
+    vae: CausalVAE,
+    config: EngineConfig,
+    timeline: Timeline,
+    latent: jax.Array,
+    settings: SessionSettings,
+) -> tuple[jax.Array, Timeline]:
+    """Commit a clean latent frame (1, 1, h, w, C) and decode it: returns its frames
+    (1, 4, S, S, 3) in [-1, 1] and the timeline after it (the first frame becomes z_0)."""
+    cache = commit_chunk(
+        dit, config.dit, timeline.cache, latent, settings, config.sampler.context_noise
+    )
+    decoded, decoder = vae.decode_step(latent, timeline.decoder)  # (1, 4, S, S, 3)
+    z0 = jnp.where(timeline.cache.length == 0, latent[0, 0], timeline.z0)  # (h, w, C)
+    return decoded, timeline._replace(cache=cache, decoder=decoder, last_latent=latent, z0=z0)
+
+
+def push(
+    dit: DiT,
+    vae: CausalVAE,
+    config: EngineConfig,
+    encoder: Any,
+    timeline: Timeline,
+    frames: jax.Array,
+    settings: SessionSettings,
+) -> tuple[jax.Array, Any, Timeline]:
+    """Real uint8 frames (1, G, S, S, 3), G = 1 for the first group and 4 after, become one latent
+    frame (1, 1, h, w, C); returns it, the encoder state and the timeline after it."""
+    pixels = to_unit(frames)  # (1, G, S, S, 3) in [-1, 1]
+    latent, encoder = vae.encode_step(pixels, encoder)  # (1, 1, h, w, C)
+    decoded, timeline = commit_latent(dit, vae, config, timeline, latent, settings)
+    reference = (decoded[0, -1], pixels[0, -1] - decoded[0, -1])  # (S, S, 3) each
+    return latent, encoder, timeline._replace(reference=reference)
+
+
+def generate(
+    dit: DiT,
+    vae: CausalVAE,
+    config: EngineConfig,
+    timeline: Timeline,
+    settings: SessionSettings,
+) -> tuple[Chunk, Timeline]:
+    """The next chunk of the timeline, from its own noise (a function of seed and position)."""
+    dit_config = config.dit
+    size = dit_config.latent_size
+    shape = (1, dit_config.chunk_frames, size, size, dit_config.latent_channels)
+    noise = chunk_noise(settings.seed, timeline.cache.length, shape)  # (1, F, h, w, C)
+    x = denoise_chunk(
+        dit, dit_config, timeline.cache, noise, timeline.last_latent, settings, timeline.z0
+    )  # (1, F, h, w, C)
+    cache = commit_chunk(dit, dit_config, timeline.cache, x, settings, config.sampler.context_noise)
+    decoder, frames = timeline.decoder, []
+    for f in range(x.shape[1]):
+        decoded, decoder = vae.decode_step(x[:, f : f + 1], decoder)  # (1, 4, S, S, 3)
+        frames.append(decoded[0])
+    pixels = carry_detail(
+        jnp.concatenate(frames), *timeline.reference, config.sampler.detail_width
+    )  # (4F, S, S, 3)
+    chunk = Chunk(x, to_uint8(pixels), anchor_penalty(x[0], timeline.z0))
+    return chunk, timeline._replace(cache=cache, decoder=decoder, last_latent=x[:, -1:])
