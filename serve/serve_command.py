@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 
+from serve.cli.options import check_batching_options
 from serve.compile_cache import enable_compilation_cache
 from serve.server import StreamServer
 from serve.settings import ServerSettings, read_pem_file, read_token_file
@@ -31,9 +32,10 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 
 def run_serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    check_batching_options(args)
     if args.compilation_cache:
         enable_compilation_cache(args.compilation_cache)
-    engine = Engine.load(args.checkpoint)
+    engine = Engine.load(args.checkpoint, slots=args.slots, workers=args.workers)
     asyncio.run(_serve_until_signalled(engine, settings))
     return 0
 
@@ -58,7 +60,8 @@ async def _serve_until_signalled(engine: Engine, settings: ServerSettings) -> No
     )
     _log(
         f"SERVING on {settings.host}:{server.port} ({security}; up to {settings.max_sessions} "
-        f"sessions on {settings.threads} engine threads; warm-up took "
+        f"sessions, {engine.batcher.slots} per compiled call, {engine.batcher.workers} calls in "
+        "flight; warm-up took "
         f"{server.warm_up_seconds:.1f} s)"
     )
     await stop.wait()

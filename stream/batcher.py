@@ -1,6 +1,6 @@
 """Continuous batching: the calls many threads make at once run as one compiled call.
 
-Each session calls the engine from its own thread and blocks; one worker thread takes, each tick,
+Each session calls the engine from its own thread and blocks; a worker thread takes, each tick,
 the waiting calls of one program (up to the slot count), fills the empty slots with copies of the
 first call and runs them as one call. Calls join and leave between ticks. While fewer calls wait
 than sessions are active, the worker lingers a little for the rest, so sessions in lockstep share
@@ -9,6 +9,10 @@ every tick instead of splitting into a fast and a slow half.
 The slot count is fixed: a program compiled for fewer slots would round differently (XLA picks
 other kernels for other shapes), and a session's bits would then depend on how many others were
 served with it. Fixed, they depend on nothing but its own inputs.
+
+Several workers run ticks at the same time. On a CPU that is where the throughput of many
+sessions comes from: XLA runs one program on about one core, so two ticks in flight use two
+cores, while more slots in one program do not (README, "Batching", has the measurements).
 """
 
 from __future__ import annotations
@@ -38,16 +42,22 @@ class Batcher:
     returns their results in order."""
 
     def __init__(
-        self, run: Callable[[Hashable, Sequence[tuple[Any, ...]]], Sequence[Any]], slots: int
+        self,
+        run: Callable[[Hashable, Sequence[tuple[Any, ...]]], Sequence[Any]],
+        slots: int,
+        workers: int = 1,
     ):
         if slots < 1:
             raise ValueError(f"slots={slots} must be >= 1")
+        if workers < 1:
+            raise ValueError(f"workers={workers} must be >= 1")
         self.slots = slots
+        self.workers = workers
         self._run = run
         self._lock = threading.Condition()
         self._waiting: list[_Call] = []
         self._active = 0
-        self._worker: threading.Thread | None = None
+        self._started = False
         self.ticks = 0  # batched calls made, for measurement
         self.calls = 0  # calls they served
 
@@ -68,9 +78,11 @@ class Batcher:
         call = _Call(program, args)
         with self._lock:
             self._waiting.append(call)
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._serve, name="batcher", daemon=True)
-                self._worker.start()
+            if not self._started:
+                self._started = True
+                for index in range(self.workers):
+                    name = f"batcher-{index}"
+                    threading.Thread(target=self._serve, name=name, daemon=True).start()
             self._lock.notify_all()
         call.done.wait()
         if call.error is not None:
@@ -89,21 +101,25 @@ class Batcher:
             except BaseException as error:  # handed to every caller of the tick
                 for call in batch:
                     call.error = error
-            self.ticks += 1
-            self.calls += len(batch)
+            with self._lock:
+                self.ticks += 1
+                self.calls += len(batch)
             for call in batch:
                 call.done.set()
 
     def _next_tick(self) -> list[_Call]:
         with self._lock:
-            while not self._waiting:
-                self._lock.wait()
-            deadline = time.perf_counter() + LINGER_S
-            while len(self._waiting) < min(self._active, self.slots):
-                left = deadline - time.perf_counter()
-                if left <= 0:
+            while True:
+                while not self._waiting:
+                    self._lock.wait()
+                deadline = time.perf_counter() + LINGER_S
+                while 0 < len(self._waiting) < min(self._active, self.slots):
+                    left = deadline - time.perf_counter()
+                    if left <= 0:
+                        break
+                    self._lock.wait(left)
+                if self._waiting:  # another worker may have taken them while this one lingered
                     break
-                self._lock.wait(left)
             program = self._waiting[0].program
             batch = [call for call in self._waiting if call.program == program][: self.slots]
             self._waiting = [call for call in self._waiting if call not in batch]

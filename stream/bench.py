@@ -8,8 +8,9 @@ commit and decode, because reports in this field often mean that one.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -48,7 +49,13 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
 
 
 def _stage(name: str, ms: float, flops: float, per: str) -> dict[str, Any]:
-    return {"stage": name, "per": per, "ms": ms, "gflops_per_s": flops / ms / 1e6 if ms else 0.0}
+    return {
+        "stage": name,
+        "per": per,
+        "ms": ms,
+        "flops": flops,
+        "gflops_per_s": flops / ms / 1e6 if ms else 0.0,
+    }
 
 
 def measure_stages(engine: Engine, repeats: int) -> list[dict[str, Any]]:
@@ -109,12 +116,17 @@ def measure_stages(engine: Engine, repeats: int) -> list[dict[str, Any]]:
     ]
 
 
-def _open_primed(engine: Engine):
-    """A session that has seen a full window of world frames; its endless chunk generator."""
+def primed_frames(engine: Engine) -> np.ndarray:
+    """World frames filling the model's whole window, uint8 (1 + 4W, S, S, 3): the steady state."""
     config = engine.config
-    session = engine.open(anchor="both", seed=0)
     world = make_world("sprites", seed=0, size=config.image_size)
-    session.push(world.frames(0, 1 + 4 * config.dit.window_frames))
+    return world.frames(0, 1 + 4 * config.dit.window_frames)
+
+
+def _open_primed(engine: Engine, seed: int = 0):
+    """A session that has seen a full window of world frames; its endless chunk generator."""
+    session = engine.open(anchor="both", seed=seed)
+    session.push(primed_frames(engine))
     return session, session.stream(10**9)
 
 
@@ -152,6 +164,98 @@ def measure_rollout(engine: Engine, chunks: int, early: int, pairs: int = 20) ->
             str(chunks): float(np.median(latencies["late"])),
         },
     }
+
+
+def dit_flops_per_chunk(engine: Engine) -> float:
+    """FLOPs of the DiT in one chunk at the default steps: every Euler step and every commit."""
+    stages = {row["stage"]: row for row in measure_stages(engine, repeats=1)}
+    config = engine.config
+    return (
+        config.sampler.steps * stages["DiT step"]["flops"]
+        + config.dit.chunk_frames * stages["commit"]["flops"]
+    )
+
+
+def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
+    return {
+        "p50_ms": float(np.percentile(latencies_ms, 50)),
+        "p99_ms": float(np.percentile(latencies_ms, 99)),
+    }
+
+
+def measure_sessions(engine: Engine, sessions: int, chunks: int) -> dict[str, Any]:
+    """`sessions` primed sessions in their own threads, each streaming `chunks` chunks at once,
+    as the server runs them: aggregate generated frames/s and per-chunk latency."""
+    opened = [_open_primed(engine, seed) for seed in range(sessions)]
+    for _, chunk_stream in opened:
+        next(chunk_stream)  # the first chunk of a fresh prediction compiles nothing new
+    start = threading.Barrier(sessions + 1)
+    frames = [0] * sessions
+    latencies: list[list[float]] = [[] for _ in range(sessions)]
+
+    def play(index: int) -> None:
+        session, chunk_stream = opened[index]
+        start.wait()
+        for _ in range(chunks):
+            frames[index] += len(next(chunk_stream))
+            latencies[index].append(session.last_chunk.latency_ms)
+
+    threads = [threading.Thread(target=play, args=(i,)) for i in range(sessions)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    return {
+        "sessions": sessions,
+        "frames_per_s": sum(frames) / elapsed,
+        "chunks_per_s": sessions * chunks / elapsed,
+        **latency_summary([ms for each in latencies for ms in each]),
+    }
+
+
+def run_sessions_bench(engine: Engine, counts: Sequence[int], chunks: int) -> dict[str, Any]:
+    """measure_sessions for each count, with the DiT's achieved GFLOP/s against the peak."""
+    peak = matmul_peak_gflops()
+    flops = dit_flops_per_chunk(engine)
+    rows = []
+    for count in tqdm(counts, desc="sessions", unit="load", leave=False):
+        row = measure_sessions(engine, count, chunks)
+        row["dit_gflops_per_s"] = flops * row.pop("chunks_per_s") / 1e9
+        rows.append(row)
+    return {
+        "model": engine.name,
+        "device": str(jax.devices()[0]),
+        "slots": engine.batcher.slots,
+        "workers": engine.batcher.workers,
+        "matmul_peak_gflops_per_s": peak,
+        "dit_flops_per_chunk": flops,
+        "in_process": rows,
+    }
+
+
+def format_sessions_report(report: dict[str, Any]) -> str:
+    peak = report["matmul_peak_gflops_per_s"]
+    lines = [
+        f"model: {report['model']}",
+        f"device: {report['device']}; {report['slots']} slots per compiled call, "
+        f"{report['workers']} calls in flight; float32 matmul peak {peak:.0f} GFLOP/s",
+        "",
+        f"{'path':<11} {'sessions':>8} {'frames/s':>9} {'x one':>6} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'DiT GFLOP/s':>11} {'% peak':>7}",
+    ]
+    for path in ("in_process", "grpc"):
+        rows = report.get(path, [])
+        for row in rows:
+            ratio = row["frames_per_s"] / rows[0]["frames_per_s"]
+            lines.append(
+                f"{path:<11} {row['sessions']:>8} {row['frames_per_s']:>9.1f} {ratio:>6.2f} "
+                f"{row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {row['dit_gflops_per_s']:>11.1f} "
+                f"{100 * row['dit_gflops_per_s'] / peak:>6.1f}%"
+            )
+    return "\n".join(lines)
 
 
 def measure_recompute_speedup(

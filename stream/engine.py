@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import pathlib
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
@@ -44,6 +45,12 @@ RANDOM_INIT_NAME = "random-init (seed 0, default config): extends video with noi
 DEFAULT_SLOTS = 1
 
 
+def default_workers() -> int:
+    """Ticks in flight at once: one per core on a CPU, where XLA runs a program on about one
+    core; two on an accelerator, so one tick's host work overlaps the next one's compute."""
+    return max(1, os.cpu_count() or 1) if jax.default_backend() == "cpu" else 2
+
+
 def _over_slots(program: Callable) -> Callable:
     """program(dit_params, vae_params, *args) for one session -> a compiled call taking a tuple of
     argument tuples (one per slot) and returning a tuple of results: stacking and unstacking the
@@ -65,6 +72,7 @@ class Engine:
         dit: DiT,
         info: dict[str, Any] | None = None,
         slots: int = DEFAULT_SLOTS,
+        workers: int | None = None,
     ):
         self.config = config
         self.info = dict(info or {})
@@ -90,7 +98,7 @@ class Engine:
             "generate": _over_slots(models(generate)),
             "commit_latent": _over_slots(models(commit_latent)),
         }
-        self.batcher = Batcher(self.run_slots, slots)
+        self.batcher = Batcher(self.run_slots, slots, workers or default_workers())
 
         def encode(params, frames, state):
             return nnx.merge(vae_def, params).encode_step(frames, state)
@@ -121,19 +129,25 @@ class Engine:
         self._vae = vae
 
     @classmethod
-    def load(cls, path: str | pathlib.Path | None = None, slots: int = DEFAULT_SLOTS) -> Engine:
+    def load(
+        cls,
+        path: str | pathlib.Path | None = None,
+        slots: int = DEFAULT_SLOTS,
+        workers: int | None = None,
+    ) -> Engine:
         """Load a checkpoint folder; None loads the default model shipped with the package, or,
         while none is shipped, a randomly initialised model of the default config (seed 0).
-        slots: the most sessions one compiled call serves at once."""
+        slots: sessions one compiled call serves at once; workers: calls in flight at once
+        (default: default_workers())."""
         if path is None:
             if not is_checkpoint(DEFAULT_CHECKPOINT):
                 config = EngineConfig()
                 vae, dit = build_models(config, seed=0)
-                return cls(config, vae, dit, {"name": RANDOM_INIT_NAME}, slots)
+                return cls(config, vae, dit, {"name": RANDOM_INIT_NAME}, slots, workers)
             path = DEFAULT_CHECKPOINT
         config, vae, dit, info = load_model(path)
         info.setdefault("name", pathlib.Path(path).name)
-        return cls(config, vae, dit, info, slots)
+        return cls(config, vae, dit, info, slots, workers)
 
     def open(
         self,
@@ -156,7 +170,7 @@ class Engine:
         training run's eval): nothing is traced or compiled again."""
         engine = copy.copy(self)
         engine.dit_params = params
-        engine.batcher = Batcher(engine.run_slots, self.batcher.slots)
+        engine.batcher = Batcher(engine.run_slots, self.batcher.slots, self.batcher.workers)
         return engine
 
     def with_sampler(self, **changes: Any) -> Engine:
@@ -164,7 +178,7 @@ class Engine:
         sampler = dataclasses.replace(self.config.sampler, **changes)
         config = dataclasses.replace(self.config, sampler=sampler)
         dit = nnx.merge(self.dit_def, self.dit_params)
-        return Engine(config, self._vae, dit, self.info, self.batcher.slots)
+        return Engine(config, self._vae, dit, self.info, self.batcher.slots, self.batcher.workers)
 
     # The programs, batched with every other session calling at the same time.
 

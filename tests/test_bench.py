@@ -3,7 +3,8 @@ are commands, and our machines are noisy)."""
 
 from __future__ import annotations
 
-from stream.bench import format_report, run_bench
+from serve.grpc_bench import run_grpc_sessions
+from stream.bench import format_report, format_sessions_report, run_bench, run_sessions_bench
 
 
 def test_bench_reports_every_stage_latency_and_the_recompute_comparison(tiny_engine):
@@ -14,3 +15,13 @@ def test_bench_reports_every_stage_latency_and_the_recompute_comparison(tiny_eng
     assert set(report["rollout"]["latency_ms_at_chunk"]) == {"1", "3"}
     assert report["recompute"]["speedup"] > 0
     assert "speedup" in format_report(report)
+
+
+def test_sessions_bench_reports_every_load_in_process_and_over_grpc(tiny_engine):
+    report = run_sessions_bench(tiny_engine, [1, 2], chunks=2)
+    report["grpc"] = run_grpc_sessions(tiny_engine, [1, 2], 2, report["dit_flops_per_chunk"])
+    for path in ("in_process", "grpc"):
+        assert [row["sessions"] for row in report[path]] == [1, 2]
+        assert all(row["frames_per_s"] > 0 and row["p99_ms"] >= row["p50_ms"] > 0
+                   for row in report[path])  # fmt: skip
+    assert "grpc" in format_sessions_report(report)

@@ -56,6 +56,31 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_batching_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--slots",
+        type=int,
+        default=1,
+        metavar="N",
+        help="sessions one compiled call serves at once, fixed for the process (default: "
+        "%(default)s; on a GPU or TPU, about the sessions expected at once)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="compiled calls in flight at once (default: one per CPU core on a CPU, 2 on an "
+        "accelerator)",
+    )
+
+
+def check_batching_options(args: argparse.Namespace) -> None:
+    if args.slots < 1:
+        raise ValueError(f"--slots={args.slots} is out of range; accepted: >= 1")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers={args.workers} is out of range; accepted: >= 1")
+
+
 def add_checkpoint_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",

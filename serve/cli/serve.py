@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from serve.cli.options import add_checkpoint_option, add_compilation_cache_option
+from serve.cli.options import (
+    add_batching_options,
+    add_checkpoint_option,
+    add_compilation_cache_option,
+)
 from serve.settings import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -46,9 +50,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--engine-threads",
         type=int,
         metavar="N",
-        help="engine calls running at once (default: one per CPU core, at most --max-sessions); "
-        "more than the cores only adds contention",
+        help="threads calling the engine (default: --max-sessions, so every session can wait "
+        "for the same batched call)",
     )
+    add_batching_options(serve)
     serve.add_argument(
         "--max-message-mib",
         type=float,
