@@ -269,7 +269,7 @@ class Session:
         first_latent = prediction.next_latent
         chunk, prediction.timeline = self.engine.generate(prediction.timeline, self._settings)
         pixels = np.asarray(chunk.pixels)  # (4F, S, S, 3)
-        latents = np.asarray(chunk.latents[0])  # (F, h, w, C)
+        latents = np.asarray(chunk.latents)[0]  # (F, h, w, C)
         prediction.next_latent += len(latents)
 
         # Latent j >= 1 decodes to pixel frames 4j-3 .. 4j; frames already pushed are skipped.

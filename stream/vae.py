@@ -432,9 +432,9 @@ class CausalVAE(nnx.Module):
         return _zero_state(lambda z: self.decode_step(z, {})[1], latent)
 
     def decode_step(self, latent: jax.Array, state: DecoderState) -> tuple[jax.Array, DecoderState]:
-        """(B, 1, h, w, Cz) -> (B, 4, H, W, 3); of the first latent keep only the last frame."""
+        """(B, T, h, w, Cz) -> (B, 4T, H, W, 3); of the first latent keep only the last frame."""
         caches = dict(state)
-        frames = self.decoder(latent, caches)  # (B, 4, H, W, 3)
+        frames = self.decoder(latent, caches)  # (B, 4T, H, W, 3)
         return frames, caches
 
 
