@@ -20,9 +20,9 @@ from serve.cli.options import session_settings
 from serve.compile_cache import enable_compilation_cache
 from serve.extend_job import video_batches
 from serve.wire_session import seconds_to_frames
-from stream.boundary_marker import mark_predicted
-from stream.frame_rate import FrameRateConverter, convert_batches
-from stream.video_io import read_video, video_fps, write_mp4
+from stream.media.boundary_marker import mark_predicted
+from stream.media.frame_rate import FrameRateConverter, convert_batches
+from stream.media.video_io import read_video, video_fps, write_mp4
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 from serve.frames import frames_to_array
 from serve.wire import stream_pb2 as pb
 from serve.wire_session import MAX_EXTEND_FRAMES, naming, seconds_to_frames
-from stream.video_io import VideoSource, iter_video, video_fps
+from stream.media.video_io import VideoSource, iter_video, video_fps
 
 PUSH_BATCH_FRAMES = 16  # frames decoded and pushed per step: bounds memory for any clip length
 

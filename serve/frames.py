@@ -13,7 +13,7 @@ import av
 import numpy as np
 
 from serve.wire import stream_pb2 as pb
-from stream.video_io import resize_center_crop
+from stream.media.video_io import resize_center_crop
 
 MAX_FRAME_SIDE = 4096  # pixels; larger frames are refused before any allocation
 

@@ -1,5 +1,5 @@
 """`stream bench --sessions` over gRPC: the same load as the in-process measurement
-(stream/bench.py, measure_sessions), through a real server on a loopback port.
+(stream/lab/bench.py, measure_sessions), through a real server on a loopback port.
 
 Each session is a live client: it pushes the same primed frames, takes one chunk to warm up,
 then asks for `chunks` chunks in one request while every other session does the same.
@@ -18,7 +18,7 @@ from serve.background import BackgroundServer
 from serve.client import StreamClient
 from serve.settings import ServerSettings
 from stream import Engine
-from stream.bench import latency_summary, primed_frames
+from stream.lab.bench import latency_summary, primed_frames
 
 
 def measure_grpc_sessions(

@@ -25,9 +25,9 @@ from serve.cli.options import session_settings
 from serve.client import LiveSession, ReceivedChunk
 from serve.wire import stream_pb2 as pb
 from serve.wire_session import seconds_to_frames
-from stream.boundary_marker import mark_predicted
-from stream.frame_rate import FrameRateConverter
-from stream.video_io import iter_video, probe_video, write_mp4
+from stream.media.boundary_marker import mark_predicted
+from stream.media.frame_rate import FrameRateConverter
+from stream.media.video_io import iter_video, probe_video, write_mp4
 
 
 @dataclasses.dataclass

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from serve.client import StreamClient
-from stream.video_io import read_video, sample_clip_path
+from stream.media.video_io import read_video, sample_clip_path
 
 
 def _percentile(values: list[float], q: float) -> float:

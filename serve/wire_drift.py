@@ -5,7 +5,8 @@ world's first frames, then one extension of the whole rollout, streamed chunk by
 has no VAE, so ||eps_t|| here is the pixel-space error of each group of 4 frames (one latent
 frame) against the exact world frames (L2 over the group in [0, 1] units, and its per-element
 RMS), next to PSNR, the server's anchor penalty and the colour identity. Then the true frames are
-pushed, 4 at a time, for the horizon the server scores (stream.session.MAX_SCORED_LATENTS): each
+pushed, 4 at a time, for the horizon the server scores
+(stream.runtime.session.MAX_SCORED_LATENTS): each
 FramesAccepted carries the running mean of the latent ||eps|| the server measured, from which the
 per-frame latent error is recovered, so the same run also records drift in latent space.
 
@@ -24,12 +25,13 @@ from tqdm import tqdm
 
 from serve.client import StreamClient
 from serve.wire import stream_pb2 as pb
-from stream.drift import DriftSettings, Rollout, colour_identity
-from stream.drift_plot import plot_drift
-from stream.drift_run import summarise, write_csv
-from stream.session import MAX_SCORED_LATENTS
-from stream.vae import TEMPORAL_FACTOR
-from stream.worlds import make_world
+from stream.lab.drift import DriftSettings, Rollout, colour_identity
+from stream.lab.drift_plot import plot_drift
+from stream.lab.drift_run import summarise, write_csv
+from stream.media.worlds import make_world
+from stream.metrics import psnr_from_mse
+from stream.model.vae import TEMPORAL_FACTOR
+from stream.runtime.session import MAX_SCORED_LATENTS
 
 
 def _pixel_row(
@@ -43,7 +45,7 @@ def _pixel_row(
         "seconds": TEMPORAL_FACTOR * t / fps,
         "eps_norm": float(np.sqrt((error**2).sum())),
         "eps_rms": float(np.sqrt(mse)),
-        "psnr_db": float("inf") if mse == 0 else float(10.0 * np.log10(1.0 / mse)),
+        "psnr_db": psnr_from_mse(mse, peak=1.0),
         "anchor_penalty": penalty,
         "identity_pred": float(colour_identity(predicted, first).mean()),
         "identity_true": float(colour_identity(truth, first).mean()),

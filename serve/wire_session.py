@@ -17,9 +17,9 @@ import numpy as np
 
 from serve.frames import array_to_frame, check_encoding, check_side, frames_to_array
 from serve.wire import stream_pb2 as pb
-from stream.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
-from stream.frame_rate import FrameRateConverter, check_fps
-from stream.video_io import resize_center_crop
+from stream.media.frame_rate import FrameRateConverter, check_fps
+from stream.media.video_io import resize_center_crop
+from stream.runtime.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
 
 if TYPE_CHECKING:  # the client imports seconds_to_frames from here without JAX
     from stream import Engine, PredictionError

@@ -14,8 +14,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from stream.engine import Engine
-    from stream.session import ChunkInfo, PredictionError, Session
+    from stream.runtime.engine import Engine
+    from stream.runtime.session import ChunkInfo, PredictionError, Session
 
 __all__ = ["ChunkInfo", "Engine", "PredictionError", "Session"]
 
@@ -23,10 +23,10 @@ __all__ = ["ChunkInfo", "Engine", "PredictionError", "Session"]
 # parser, the gRPC client and video I/O must not pay for when they only touch stream's light
 # modules.
 _HOME = {
-    "ChunkInfo": "stream.session",
-    "Engine": "stream.engine",
-    "PredictionError": "stream.session",
-    "Session": "stream.session",
+    "ChunkInfo": "stream.runtime.session",
+    "Engine": "stream.runtime.engine",
+    "PredictionError": "stream.runtime.session",
+    "Session": "stream.runtime.session",
 }
 
 

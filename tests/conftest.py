@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from stream.checkpoint import build_models
-from stream.engine import Engine
-from train.config import TINY  # engine and training tests build the same tiny models
+from stream.config import TINY  # engine and training tests build the same tiny models
+from stream.runtime.checkpoint import build_models
+from stream.runtime.engine import Engine
 
 
 def randomised(module: nnx.Module, seed: int, scale: float = 0.05) -> nnx.Module:

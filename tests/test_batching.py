@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from stream.chunk import session_settings
-from stream.engine import Engine
-from stream.timeline import generate
-from train.config import TINY
+from stream.config import TINY
+from stream.runtime.chunk import session_settings
+from stream.runtime.engine import Engine
+from stream.runtime.timeline import generate
 
 SLOTS = 4
 
@@ -73,11 +73,9 @@ def test_sessions_with_different_settings_get_different_chunks_from_one_tick(eng
 
 
 def test_the_batched_program_matches_the_one_session_program_closely(engine, mixed):
-    vae_def, _ = nnx.split(engine._vae)
-
     def one(dit_params, vae_params, timeline, settings):
         dit = nnx.merge(engine.dit_def, dit_params)
-        return generate(dit, nnx.merge(vae_def, vae_params), TINY, timeline, settings)
+        return generate(dit, nnx.merge(engine.vae_def, vae_params), TINY, timeline, settings)
 
     batched = engine.run_slots("generate", mixed)
     for session, (chunk, after) in zip(mixed, batched, strict=True):

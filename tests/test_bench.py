@@ -4,7 +4,7 @@ are commands, and our machines are noisy)."""
 from __future__ import annotations
 
 from serve.grpc_bench import run_grpc_sessions
-from stream.bench import format_report, format_sessions_report, run_bench, run_sessions_bench
+from stream.lab.bench import format_report, format_sessions_report, run_bench, run_sessions_bench
 
 
 def test_bench_reports_every_stage_latency_and_the_recompute_comparison(tiny_engine):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream.boundary_marker import MARK_RGB, mark_predicted
+from stream.media.boundary_marker import MARK_RGB, mark_predicted
 
 
 def test_the_boundary_mark_is_a_red_border_on_a_copy():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from stream import Engine
-from stream.checkpoint import save_model
-from stream.worlds import make_world
+from stream.media.worlds import make_world
+from stream.runtime.checkpoint import save_model
 
 
 def test_saved_model_reloads_with_identical_output(tiny_engine, tiny_models, clip, tmp_path):

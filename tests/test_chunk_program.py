@@ -6,9 +6,9 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from stream.chunk import session_settings
-from stream.sampler import chunk_noise, flow_origin
-from stream.timeline import Timeline
+from stream.runtime.chunk import session_settings
+from stream.runtime.sampler import chunk_noise, flow_origin
+from stream.runtime.timeline import Timeline
 
 
 def _settings(engine, seed=7, window=4, anchor_on=True, guidance=0.5, steps=3):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from serve.cli import main
-from stream.config import SamplerConfig
-from stream.engine import Engine
-from train.config import TINY, DiTObjective, DiTTraining, RunConfig
+from stream.config import TINY, SamplerConfig
+from stream.runtime.engine import Engine
+from train.config import DiTObjective, DiTTraining, RunConfig
 
 WINDOW = TINY.dit.window_frames
 

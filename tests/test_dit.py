@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from stream.kv_cache import cached_segments, commit_frame, init_cache
-from stream.layout import history_then_chunk, sequence_segments
-from train.config import TINY
+from stream.config import TINY
+from stream.model.layout import history_then_chunk, sequence_segments
+from stream.runtime.kv_cache import cached_segments, commit_frame, init_cache
 
 CONFIG = TINY.dit
 

@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stream.drift import DriftSettings
-from stream.drift_run import run_drift
-from stream.growth import fit_exponential, fit_power, saturation_index
-from stream.jacobian import spectral_radius
+from stream.lab.drift import DriftSettings
+from stream.lab.drift_run import run_drift
+from stream.lab.growth import fit_exponential, fit_power, saturation_index
+from stream.lab.jacobian import spectral_radius
 
 
 def _matrix_with_eigenvalues(eigenvalues: np.ndarray, seed: int) -> np.ndarray:

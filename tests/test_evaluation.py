@@ -6,26 +6,24 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stream.contact_sheet import write_contact_sheet
-from stream.evaluation import (
+from stream.lab.evaluation import (
     HORIZONS,
     SHORT_HORIZONS,
     WORLD_FG_HORIZONS,
     _stream_reconstruct,
     format_report,
     history_frames,
-    psnr,
     quick_prediction_metrics,
     real_clip_scores,
     run_eval,
     shift_baseline,
-    ssim,
-    temporal_consistency,
     vae_references,
     vae_scores,
-    world_clips,
 )
-from stream.pixels import to_uint8
+from stream.media.clips import world_clips
+from stream.media.contact_sheet import write_contact_sheet
+from stream.media.pixels import to_uint8
+from stream.metrics import psnr, ssim, temporal_consistency
 
 
 def test_psnr_and_ssim_of_identical_and_degraded_images():

@@ -11,11 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stream.chunk import denoise_chunk, session_settings
-from stream.config import DiTConfig
-from stream.kv_cache import init_cache
-from stream.layout import teacher_forcing
-from train.config import TINY, DiTObjective
+from stream.config import TINY, DiTConfig
+from stream.model.layout import teacher_forcing
+from stream.runtime.chunk import denoise_chunk, session_settings
+from stream.runtime.kv_cache import init_cache
+from train.config import DiTObjective
 from train.objectives import dit_loss
 
 

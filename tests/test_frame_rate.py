@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from stream.frame_rate import FrameRateConverter, check_fps, convert_batches
+from stream.media.frame_rate import FrameRateConverter, check_fps, convert_batches
 
 RATE_PAIRS = [(30.0, 16.0), (25.0, 16.0), (30000 / 1001, 16.0), (8.0, 16.0), (16.0, 16.0)]
 

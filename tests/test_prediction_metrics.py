@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stream.prediction_metrics import (
+from stream.metrics import (
     chunk_span,
     context_distances,
     foreground_mse,

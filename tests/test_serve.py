@@ -21,8 +21,8 @@ from serve.protogen import PROTO_ROOT, compiled_file_descriptor
 from serve.settings import ServerSettings
 from serve.wire import stream_pb2 as pb
 from serve.wire import stream_pb2_grpc
-from stream.anchor import DEFAULT_ANCHOR
-from stream.video_io import encode_mp4_bytes, read_video
+from stream.media.video_io import encode_mp4_bytes, read_video
+from stream.runtime.anchor import DEFAULT_ANCHOR
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ from serve.background import BackgroundServer
 from serve.cli import main
 from serve.settings import ServerSettings
 from stream import Engine
-from stream.boundary_marker import MARK_RGB
-from stream.video_io import probe_video, read_video, write_mp4
-from stream.worlds import make_world
+from stream.media.boundary_marker import MARK_RGB
+from stream.media.video_io import probe_video, read_video, write_mp4
+from stream.media.worlds import make_world
 
 
 @pytest.fixture(scope="module")

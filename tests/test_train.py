@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from stream.checkpoint import build_models, save_model
-from stream.engine import Engine
-from stream.vae import CausalVAE
-from train.config import TINY, VAEObjective
+from stream.config import TINY
+from stream.model.vae import CausalVAE
+from stream.runtime.checkpoint import build_models, save_model
+from stream.runtime.engine import Engine
+from train.config import VAEObjective
 from train.dit_trainer import latent_scale
 from train.export import swap_decoder
 from train.runs import latest_state, total_training

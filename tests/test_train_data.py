@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream.layout import teacher_forcing
+from stream.model.layout import teacher_forcing
 from train.data import HELD_OUT, ClipSampler, Prefetcher, clip_batch, load_clips, video_files
 
 VIDEO_DIR = Path(

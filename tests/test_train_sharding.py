@@ -14,8 +14,9 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     import optax
 
-    from stream.checkpoint import build_models
-    from train.config import TINY, VAEObjective, OptimConfig
+    from stream.runtime.checkpoint import build_models
+    from stream.config import TINY
+    from train.config import VAEObjective, OptimConfig
     from train.loop import initial_state, make_optimizer, make_train_step
     from train.objectives import vae_loss
     from train.sharding import make_mesh, put_replicated

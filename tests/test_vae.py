@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from stream.vae import CausalVAE, VAEConfig, kl, sample_latent
+from stream.model.vae import CausalVAE, VAEConfig, kl, sample_latent
 
 # 64x64 frames give 8x8 latents. XLA:CPU's conv rounding depends on the batch size (B*T) for small
 # images; at 4x4 latents those differences, amplified through this thin decoder, reach the 1e-5

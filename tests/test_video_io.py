@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from stream.video_io import (
+from stream.media.video_io import (
     encode_mp4_bytes,
     iter_video,
     probe_video,
@@ -22,6 +22,7 @@ from stream.video_io import (
     video_fps,
     write_mp4,
 )
+from stream.metrics import frame_psnr
 
 # The 13 clips of /work/shared/data/video (see SOURCES.md there).
 SHARED_CLIPS = (
@@ -59,11 +60,6 @@ def _smooth_clip(frames: int, height: int, width: int) -> np.ndarray:
         for phase in (0.0, 2.0, 4.0)
     ]
     return (np.stack(channels, axis=-1) * 255).round().astype(np.uint8)  # (T, H, W, 3)
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / mse))
 
 
 @pytest.mark.parametrize("name", SHARED_CLIPS)
@@ -114,7 +110,7 @@ def test_write_then_read_round_trips_shape_rate_and_content(tmp_path: Path) -> N
     frames, fps = read_video(tmp_path / "clip.mp4")
     assert frames.shape == clip.shape
     assert fps == 16.0
-    assert _psnr(frames, clip) > 25
+    assert frame_psnr(frames, clip) > 25
 
 
 def test_video_fps_is_the_rate_read_video_reports() -> None:
@@ -127,7 +123,7 @@ def test_odd_sizes_are_padded_to_even_when_written() -> None:
     clip = _smooth_clip(5, 33, 47)
     frames, _ = read_video(encode_mp4_bytes(iter(clip), fps=30000 / 1001))
     assert frames.shape == (5, 34, 48, 3)
-    assert _psnr(frames[:, :33, :47], clip) > 25
+    assert frame_psnr(frames[:, :33, :47], clip) > 25
 
 
 def test_ntsc_rate_survives_encoding() -> None:
@@ -141,7 +137,7 @@ def test_mpeg4_is_the_fallback_without_libx264(monkeypatch: pytest.MonkeyPatch) 
     clip = _smooth_clip(6, 32, 32)
     data = encode_mp4_bytes(clip, fps=10.0)
     assert probe_video(data).codec == "mpeg4"
-    assert _psnr(read_video(data)[0], clip) > 25
+    assert frame_psnr(read_video(data)[0], clip) > 25
 
 
 def test_missing_path_raises_value_error_naming_it(tmp_path: Path) -> None:

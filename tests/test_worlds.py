@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stream.worlds import SHAPES, WORLD_FAMILIES, World, WorldConfig, make_world
+from stream.media.worlds import SHAPES, WORLD_FAMILIES, World, WorldConfig, make_world
 
 LONG = np.arange(0, 36_000, 7)  # ten minutes at 60 fps, sampled
 

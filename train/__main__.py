@@ -16,9 +16,10 @@ import json
 import sys
 from pathlib import Path
 
-from stream.evaluation import default_video_dir
+from stream.config import PRESETS
+from stream.media.clips import default_video_dir
 from train.checkpointing import RunDirectory
-from train.config import PRESETS, DiTTraining, OptimConfig, VAETraining, from_dict, to_json
+from train.config import DiTTraining, OptimConfig, VAETraining, from_dict, to_json
 
 
 def _common_options(parser: argparse.ArgumentParser, default_steps: int, default_lr: float):

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from stream.evaluation import EVAL_WORLD_SEED
-from stream.pixels import to_unit
-from stream.video_io import probe_video, read_video, resize_center_crop
-from stream.worlds import WORLD_FAMILIES, make_world
+from stream.media.clips import EVAL_WORLD_SEED
+from stream.media.pixels import to_unit
+from stream.media.video_io import probe_video, read_video, resize_center_crop
+from stream.media.worlds import WORLD_FAMILIES, make_world
 
 # Kept out of training entirely, and diverse: a cinepak nature scene, an AV1 clip and the classic
 # h264 "carphone" head-and-shoulders sequence. stream eval measures the VAE on them.

@@ -22,13 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from stream.checkpoint import build_models, is_checkpoint, load_model, save_model
-from stream.dit import DiT
-from stream.engine import Engine
-from stream.evaluation import quick_prediction_metrics, world_clips
-from stream.layout import teacher_forcing
-from stream.pixels import to_unit
-from stream.vae import TEMPORAL_FACTOR, CausalVAE
+from stream.lab.evaluation import quick_prediction_metrics
+from stream.media.clips import world_clips
+from stream.media.pixels import to_unit
+from stream.model.dit import DiT
+from stream.model.layout import teacher_forcing
+from stream.model.vae import TEMPORAL_FACTOR, CausalVAE
+from stream.runtime.checkpoint import build_models, is_checkpoint, load_model, save_model
+from stream.runtime.engine import Engine
 from train.checkpointing import RunDirectory
 from train.config import DiTTraining
 from train.data import HELD_OUT, ClipSampler, Prefetcher, clip_batch, load_clips, video_files

@@ -12,10 +12,10 @@ import jax
 import numpy as np
 from flax import nnx
 
-from stream.checkpoint import build_models, load_model, save_model
-from stream.engine import Engine
-from stream.evaluation import run_eval
-from stream.vae import CausalVAE
+from stream.lab.evaluation import run_eval
+from stream.model.vae import CausalVAE
+from stream.runtime.checkpoint import build_models, load_model, save_model
+from stream.runtime.engine import Engine
 from train.data import HELD_OUT
 from train.dit_trainer import FROZEN_VAE
 from train.runs import latest_state, total_training

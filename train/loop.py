@@ -18,7 +18,7 @@ from flax import nnx
 from jax.sharding import Mesh
 from tqdm import tqdm
 
-from stream.checkpoint import is_checkpoint, load_model
+from stream.runtime.checkpoint import is_checkpoint, load_model
 from train.checkpointing import RunDirectory
 from train.config import OptimConfig, RunConfig
 from train.sharding import check_batch, put_batch, put_replicated, replicated

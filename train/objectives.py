@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from stream.config import EngineConfig
-from stream.dit import DiT
-from stream.evaluation import psnr, ssim
-from stream.layout import SequenceLayout, sequence_segments
-from stream.vae import CausalVAE, kl, sample_latent
+from stream.metrics import psnr, ssim
+from stream.model.dit import DiT
+from stream.model.layout import SequenceLayout, sequence_segments
+from stream.model.vae import CausalVAE, kl, sample_latent
 from train.config import DiTObjective, VAEObjective
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import jax
 from flax import nnx
 
-from stream.checkpoint import build_models, is_checkpoint
+from stream.runtime.checkpoint import build_models, is_checkpoint
 from train.checkpointing import RunDirectory
 from train.config import DiTTraining, VAETraining, from_dict
 

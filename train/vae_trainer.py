@@ -8,10 +8,10 @@ from pathlib import Path
 import jax.numpy as jnp
 from flax import nnx
 
-from stream.checkpoint import build_models
-from stream.evaluation import video_clips, world_clips
-from stream.pixels import to_unit
-from stream.vae import CausalVAE
+from stream.media.clips import video_clips, world_clips
+from stream.media.pixels import to_unit
+from stream.model.vae import CausalVAE
+from stream.runtime.checkpoint import build_models
 from train.config import VAETraining
 from train.data import HELD_OUT, ClipSampler, Prefetcher, clip_batch, load_clips, video_files
 from train.loop import Task

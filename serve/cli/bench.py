@@ -1,4 +1,4 @@
-"""`stream bench`: every stage of the live loop measured on this machine (stream/bench.py), or,
+"""`stream bench`: every stage of the live loop measured on this machine (stream/lab/bench.py), or,
 with --sessions, throughput and latency of many sessions at once, in process and over gRPC."""
 
 from __future__ import annotations
@@ -46,20 +46,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stream.engine import Engine
+    from stream.runtime.engine import Engine
 
     check_batching_options(args)
     if args.sessions is not None and min(args.sessions) < 1:
         raise ValueError(f"--sessions {args.sessions}: every count must be >= 1")
     engine = Engine.load(args.checkpoint, slots=args.slots, workers=args.workers)
     if args.sessions is None:
-        from stream.bench import format_report, run_bench
+        from stream.lab.bench import format_report, run_bench
 
         chunks = 500 if args.chunks is None else args.chunks
         report = run_bench(engine, chunks=chunks, early=args.early, history=args.history)
         print(json.dumps(report, indent=2) if args.json else format_report(report))
         return 0
-    from stream.bench import format_sessions_report, run_sessions_bench
+    from stream.lab.bench import format_sessions_report, run_sessions_bench
 
     chunks = 40 if args.chunks is None else args.chunks
     report = run_sessions_bench(engine, args.sessions, chunks)

@@ -1,5 +1,5 @@
-"""`stream drift`: the drift lab, in this process (stream/drift_run.py) or through a server's live
-sessions (--server, serve/wire_drift.py)."""
+"""`stream drift`: the drift lab, in this process (stream/lab/drift_run.py) or through a
+server's live sessions (--server, serve/wire_drift.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pathlib
 from typing import TYPE_CHECKING, Any
 
 from serve.cli.options import add_checkpoint_option, add_client_options
-from stream.anchor import ANCHOR_MODES
-from stream.worlds import WORLD_FAMILIES
+from stream.media.worlds import WORLD_FAMILIES
+from stream.runtime.anchor import ANCHOR_MODES
 
 if TYPE_CHECKING:
-    from stream.drift import DriftSettings
+    from stream.lab.drift import DriftSettings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -58,8 +58,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     out = pathlib.Path(args.out)
     if args.server is None:
-        from stream.drift_run import run_drift
-        from stream.engine import Engine
+        from stream.lab.drift_run import run_drift
+        from stream.runtime.engine import Engine
 
         engine = Engine.load(args.checkpoint)
         summary = run_drift(engine, _settings(args), out, args.clip)
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> DriftSettings:
-    from stream.drift import DriftSettings
+    from stream.lab.drift import DriftSettings
 
     return DriftSettings(
         minutes=args.minutes,
@@ -94,7 +94,7 @@ def _settings(args: argparse.Namespace) -> DriftSettings:
 
 
 def _print_summary(args: argparse.Namespace, summary: dict[str, Any], files: str) -> None:
-    from stream.drift_run import format_summary
+    from stream.lab.drift_run import format_summary
 
     print(json.dumps(summary, indent=2, default=float) if args.json else format_summary(summary))
     print(f"results: {args.out}/ ({files})")

@@ -1,4 +1,4 @@
-"""`stream eval`: the model card's numbers (stream/evaluation.py measures them)."""
+"""`stream eval`: the model card's numbers (stream/lab/evaluation.py measures them)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import json
 import pathlib
 
 from serve.cli.options import add_checkpoint_option
-from stream.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
+from stream.runtime.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
 
 
 def _measures() -> str:
-    """What stream/evaluation.py's docstring says it measures, read from its source: importing
+    """What stream/lab/evaluation.py's docstring says it measures, read from its source: importing
     it would import JAX just to print --help."""
-    source = pathlib.Path(importlib.util.find_spec("stream.evaluation").origin).read_text()
+    source = pathlib.Path(importlib.util.find_spec("stream.lab.evaluation").origin).read_text()
     return ast.get_docstring(ast.parse(source)).split("\n\n", 1)[1]
 
 
@@ -63,8 +63,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stream.engine import Engine
-    from stream.evaluation import format_report, run_eval
+    from stream.lab.evaluation import format_report, run_eval
+    from stream.runtime.engine import Engine
 
     engine = Engine.load(args.checkpoint)
     changes = {

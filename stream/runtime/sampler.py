@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stream.anchor import restoring_force
+from stream.runtime.anchor import restoring_force
 
 
 def time_schedule(steps: int, shift: float) -> np.ndarray:

@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # files only: the lab runs on machines without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from stream.growth import Fit  # noqa: E402
+from stream.lab.growth import Fit  # noqa: E402
 
 
 def _series(rows: list[dict[str, Any]], mode: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,9 @@
 """The engine: one loaded model, its compiled programs, and the batcher every session shares.
 
-A session's state is explicit (stream/timeline.py) and the programs that advance it are written
-for one session; the engine compiles each one vmapped over its fixed number of slots, so the
+A session's state is explicit (timeline.py) and the programs that advance it are written for
+one session; the engine compiles each one vmapped over its fixed number of slots, so the
 sessions that call at the same moment, with any settings, run as one compiled call per tick
-(stream/batcher.py). Shapes are fixed for the whole stream, so each program compiles once and
+(batcher.py). Shapes are fixed for the whole stream, so each program compiles once and
 serves minute 10 as it served second 1.
 
 Slots pay off where one session leaves the device idle (GPU, TPU); on a CPU one session's decoder
@@ -27,21 +27,21 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from stream.anchor import DEFAULT_ANCHOR, check_anchor_mode
-from stream.batcher import Batcher
-from stream.checkpoint import build_models, is_checkpoint, load_model
-from stream.chunk import SessionSettings
-from stream.config import EngineConfig
-from stream.dit import DiT
-from stream.kv_cache import KVCache, cached_segments, commit_context, init_cache
-from stream.pixels import to_uint8
-from stream.sampler import euler_update
-from stream.session import Session
-from stream.timeline import Chunk, Timeline, commit_latent, generate, new_timeline, push
-from stream.vae import CausalVAE
+from stream.config import SMALL, EngineConfig
+from stream.media.pixels import to_uint8
+from stream.model.dit import DiT
+from stream.model.vae import CausalVAE
+from stream.runtime.anchor import DEFAULT_ANCHOR, check_anchor_mode
+from stream.runtime.batcher import Batcher
+from stream.runtime.checkpoint import build_models, is_checkpoint, load_model
+from stream.runtime.chunk import SessionSettings
+from stream.runtime.kv_cache import KVCache, cached_segments, commit_context, init_cache
+from stream.runtime.sampler import euler_update
+from stream.runtime.session import Session
+from stream.runtime.timeline import Chunk, Timeline, commit_latent, generate, new_timeline, push
 
-DEFAULT_CHECKPOINT = pathlib.Path(__file__).parent / "assets" / "default_model"
-RANDOM_INIT_NAME = "random-init (seed 0, default config): extends video with noise until trained"
+DEFAULT_CHECKPOINT = pathlib.Path(__file__).parents[1] / "assets" / "default_model"
+RANDOM_INIT_NAME = "random-init (seed 0, SMALL preset): extends video with noise until trained"
 DEFAULT_SLOTS = 1
 
 
@@ -79,7 +79,7 @@ class Engine:
         self.name: str = self.info.get("name", RANDOM_INIT_NAME)
         vae_def, self.vae_params = nnx.split(vae)
         dit_def, self.dit_params = nnx.split(dit)
-        self.dit_def = dit_def
+        self.vae_def, self.dit_def = vae_def, dit_def
         dit_config = config.dit
         context_noise = config.sampler.context_noise
 
@@ -126,7 +126,7 @@ class Engine:
             "commit": jax.jit(commit),
             "denoise": jax.jit(denoise),
         }
-        self._vae = vae
+        self.vae = vae
 
     @classmethod
     def load(
@@ -136,14 +136,13 @@ class Engine:
         workers: int | None = None,
     ) -> Engine:
         """Load a checkpoint folder; None loads the default model shipped with the package, or,
-        while none is shipped, a randomly initialised model of the default config (seed 0).
+        while none is shipped, a randomly initialised model of the SMALL preset (seed 0).
         slots: sessions one compiled call serves at once; workers: calls in flight at once
         (default: default_workers())."""
         if path is None:
             if not is_checkpoint(DEFAULT_CHECKPOINT):
-                config = EngineConfig()
-                vae, dit = build_models(config, seed=0)
-                return cls(config, vae, dit, {"name": RANDOM_INIT_NAME}, slots, workers)
+                vae, dit = build_models(SMALL, seed=0)
+                return cls(SMALL, vae, dit, {"name": RANDOM_INIT_NAME}, slots, workers)
             path = DEFAULT_CHECKPOINT
         config, vae, dit, info = load_model(path)
         info.setdefault("name", pathlib.Path(path).name)
@@ -178,7 +177,7 @@ class Engine:
         sampler = dataclasses.replace(self.config.sampler, **changes)
         config = dataclasses.replace(self.config, sampler=sampler)
         dit = nnx.merge(self.dit_def, self.dit_params)
-        return Engine(config, self._vae, dit, self.info, self.batcher.slots, self.batcher.workers)
+        return Engine(config, self.vae, dit, self.info, self.batcher.slots, self.batcher.workers)
 
     # The programs, batched with every other session calling at the same time.
 
@@ -188,11 +187,11 @@ class Engine:
         return self._programs[program](self.dit_params, self.vae_params, tuple(slots))
 
     def new_timeline(self) -> Timeline:
-        return new_timeline(self.config, self._vae)
+        return new_timeline(self.config, self.vae)
 
     def new_encoder_state(self) -> Any:
         size = self.config.image_size
-        return self._vae.init_encoder_state(1, size, size)
+        return self.vae.init_encoder_state(1, size, size)
 
     def push(
         self, encoder: Any, timeline: Timeline, frames: np.ndarray, settings: SessionSettings
@@ -219,7 +218,7 @@ class Engine:
 
     def new_decoder_state(self) -> Any:
         size = self.config.image_size
-        return self._vae.init_decoder_state(1, size, size)
+        return self.vae.init_decoder_state(1, size, size)
 
     def encode(self, frames: jax.Array, state: Any) -> tuple[jax.Array, Any]:
         """(1, 1 or 4, S, S, 3) frames -> one latent frame (1, 1, s, s, C) and the new state."""

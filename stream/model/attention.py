@@ -13,7 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from stream.rope import apply_rope
+from stream.model.rope import apply_rope
 
 # Large but finite: a fully masked segment then contributes exp(-1e9) = 0 instead of NaN.
 MASKED = -1e9

@@ -1,9 +1,10 @@
-"""Measures of a predicted continuation that blurring or erasing the content cannot pass.
+"""Every measure of frames in one place: PSNR, SSIM, the temporal consistency score, and the
+measures of a predicted continuation that blurring or erasing the content cannot pass.
 
 Whole-frame PSNR rewards a prediction that keeps the background and lets the moving objects
-dissolve, and it rewards blur (DESIGN.md 6). Each function here measures one thing such a
-prediction gets wrong, as a plain numpy function of frames (T, H, W, 3), uint8 or float on the
-0-255 scale:
+dissolve, and it rewards blur (docs/DESIGN.md 6). The prediction measures each catch one thing
+such a prediction gets wrong, as plain numpy functions of frames (T, H, W, 3), uint8 or float on
+the 0-255 scale:
 
 - `foreground_mse`: error inside the true object masks only (erased sprites score badly);
 - `sharpness_ratio`: high-frequency energy against a reference (blur scores < 1);
@@ -19,12 +20,20 @@ from __future__ import annotations
 
 import itertools
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 
-def psnr_from_mse(mse: float) -> float:
-    """PSNR in dB of a mean squared error on the 0-255 scale (inf for a perfect match)."""
-    return float(10 * np.log10(255.0**2 / mse)) if mse > 0 else float("inf")
+def psnr_from_mse(mse: float, peak: float = 255.0) -> float:
+    """PSNR in dB of a mean squared error, on a scale whose peak-to-peak range is `peak` (255
+    for uint8 frames), inf for a perfect match. The one PSNR: every other is this."""
+    return float(10 * np.log10(peak**2 / mse)) if mse > 0 else float("inf")
+
+
+def frame_psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    """psnr_from_mse of two frame arrays of one shape, over all elements."""
+    return psnr_from_mse(float(np.mean(np.square(a.astype(np.float64) - b))), peak)
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -132,3 +141,56 @@ def context_distances(predictions: np.ndarray) -> tuple[float, float]:
         np.mean([mean_pairwise_distance(predictions[i]) for i in range(len(predictions))])
     )
     return inputs, seeds
+
+
+def psnr(a: jax.Array, b: jax.Array, peak: float = 2.0) -> jax.Array:
+    """psnr_from_mse of images in [-1, 1] (peak-to-peak 2) over all elements, traceable (a
+    training step logs it), floored at an MSE of 1e-12 so that it stays finite."""
+    mse = jnp.mean(jnp.square(a - b))
+    return 10.0 * jnp.log10(peak**2 / jnp.maximum(mse, 1e-12))
+
+
+def _gaussian_window(size: int = 7, sigma: float = 1.5) -> jax.Array:
+    x = jnp.arange(size, dtype=jnp.float32) - (size - 1) / 2
+    g = jnp.exp(-0.5 * (x / sigma) ** 2)
+    return g / g.sum()  # (size,)
+
+
+def ssim(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Mean SSIM of images (..., H, W, C) in [-1, 1]: Gaussian window 7x7, sigma 1.5, per channel
+    (a 7-wide window rather than the usual 11 suits 64x64 frames)."""
+    a = (a.reshape(-1, *a.shape[-3:]) + 1.0) / 2.0  # (N, H, W, C) in [0, 1]
+    b = (b.reshape(-1, *b.shape[-3:]) + 1.0) / 2.0
+    g = _gaussian_window()
+
+    def blur(x: jax.Array) -> jax.Array:
+        # Separable valid convolution along H then W.
+        x = jnp.moveaxis(x, -1, 1)  # (N, C, H, W)
+        x = jax.vmap(jax.vmap(jax.vmap(lambda r: jnp.convolve(r, g, "valid"), 1, 1)))(x)
+        x = jax.vmap(jax.vmap(jax.vmap(lambda r: jnp.convolve(r, g, "valid"))))(x)
+        return x  # (N, C, H', W')
+
+    c1, c2 = 0.01**2, 0.03**2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
+    den = (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    return jnp.mean(num / den)
+
+
+def tcs_features(frames: np.ndarray, side: int = 16) -> np.ndarray:
+    """Frames (T, S, S, 3) -> area-downsampled to side x side, minus each frame's mean colour."""
+    t, s = frames.shape[:2]
+    x = frames.astype(np.float32).reshape(t, side, s // side, side, s // side, 3).mean((2, 4))
+    x = x - x.mean((1, 2), keepdims=True)  # (T, side, side, 3)
+    return x.reshape(t, -1)
+
+
+def temporal_consistency(frames: np.ndarray) -> float:
+    """TCS: mean cosine similarity of consecutive frames' features (1 = a frozen video)."""
+    f = tcs_features(frames)
+    num = (f[1:] * f[:-1]).sum(-1)
+    den = np.linalg.norm(f[1:], axis=-1) * np.linalg.norm(f[:-1], axis=-1)
+    return float(np.mean(num / np.maximum(den, 1e-9)))

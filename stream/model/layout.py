@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stream.attention import Segment, visibility_bias
 from stream.config import DiTConfig
-from stream.rope import apply_rope, frames_angles
+from stream.model.attention import Segment, visibility_bias
+from stream.model.rope import apply_rope, frames_angles
 
 
 class SequenceLayout(NamedTuple):

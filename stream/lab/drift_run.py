@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from stream.drift import (
+from stream.lab.drift import (
     DriftLab,
     DriftSettings,
     Rollout,
@@ -29,9 +29,9 @@ from stream.drift import (
     total_latents,
     world_truth,
 )
-from stream.drift_plot import plot_drift
-from stream.engine import Engine
-from stream.growth import Fit, fit_exponential, fit_power, saturation_index
+from stream.lab.drift_plot import plot_drift
+from stream.lab.growth import Fit, fit_exponential, fit_power, saturation_index
+from stream.runtime.engine import Engine
 
 
 def write_csv(path: pathlib.Path, rows: list[dict[str, Any]]) -> None:

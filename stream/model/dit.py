@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from stream.attention import Segment, segmented_attention
 from stream.config import DiTConfig
+from stream.model.attention import Segment, segmented_attention
 
 MakeSegments = Callable[[int, jax.Array, jax.Array], list[Segment]]
 

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from stream.chunk import SessionSettings, commit_chunk, denoise_chunk
-from stream.kv_cache import init_cache
+from stream.runtime.chunk import SessionSettings, commit_chunk, denoise_chunk
+from stream.runtime.kv_cache import init_cache
 
 
 def power_iteration(

@@ -19,21 +19,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stream.anchor import (
+from stream.lab.jacobian import chunk_map_jvp, power_iteration
+from stream.media.pixels import to_unit
+from stream.media.video_io import read_video
+from stream.media.worlds import make_world
+from stream.metrics import frame_psnr
+from stream.model.vae import TEMPORAL_FACTOR
+from stream.runtime.anchor import (
     ANCHOR_MODES,
     check_anchor_mode,
     uses_attention,
     uses_guidance,
 )
-from stream.chunk import SessionSettings, session_settings
-from stream.engine import Engine
-from stream.jacobian import chunk_map_jvp, power_iteration
-from stream.pixels import to_unit
-from stream.sampler import chunk_noise
-from stream.timeline import Timeline
-from stream.vae import TEMPORAL_FACTOR
-from stream.video_io import read_video
-from stream.worlds import make_world
+from stream.runtime.chunk import SessionSettings, session_settings
+from stream.runtime.engine import Engine
+from stream.runtime.sampler import chunk_noise
+from stream.runtime.timeline import Timeline
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,11 +94,6 @@ def colour_identity(frames: np.ndarray, reference: np.ndarray, bins: int = 8) ->
 
     ref = histogram(reference)
     return np.array([1.0 - np.minimum(histogram(f), ref).sum() for f in frames])
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(((a.astype(np.float64) - b) ** 2).mean())
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
 
 
 @dataclasses.dataclass
@@ -183,7 +179,7 @@ class DriftLab:
                         "seconds": TEMPORAL_FACTOR * t / config.fps,
                         "eps_norm": float(np.sqrt((error**2).sum())),
                         "eps_rms": float(np.sqrt((error**2).mean())),
-                        "psnr_db": _psnr(predicted, true_pixels),
+                        "psnr_db": frame_psnr(predicted, true_pixels),
                         "anchor_penalty": float(penalties[f]),
                         "identity_pred": float(colour_identity(predicted, first_frame).mean()),
                         "identity_true": float(colour_identity(true_pixels, first_frame).mean()),

@@ -12,8 +12,8 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from stream.config import EngineConfig
-from stream.dit import DiT
-from stream.vae import CausalVAE
+from stream.model.dit import DiT
+from stream.model.vae import CausalVAE
 
 
 def build_models(config: EngineConfig, seed: int = 0) -> tuple[CausalVAE, DiT]:
@@ -57,7 +57,7 @@ def load_model(path: str | pathlib.Path) -> tuple[EngineConfig, CausalVAE, DiT, 
     if not is_checkpoint(path):
         raise ValueError(
             f"checkpoint={str(path)!r} is not a model checkpoint: expected a folder with "
-            "config.json, vae/ and dit/ (as written by stream.checkpoint.save_model)"
+            "config.json, vae/ and dit/ (as written by stream.runtime.checkpoint.save_model)"
         )
     config = EngineConfig.from_json((path / "config.json").read_text())
     info_file = path / "info.json"

@@ -39,7 +39,7 @@ class VideoInfo:
 
 def sample_clip_path() -> Path:
     """A short real clip shipped with the package (320x240, 36 frames, 30 fps; see NOTICE.md)."""
-    return Path(__file__).resolve().parent / "assets" / "realshort.mp4"
+    return Path(__file__).resolve().parents[1] / "assets" / "realshort.mp4"
 
 
 def probe_video(source: VideoSource) -> VideoInfo:

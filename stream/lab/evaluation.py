@@ -10,7 +10,7 @@
   features = the frame area-downsampled to 16x16, minus its mean colour (so a flat brightness
   does not make every pair similar), flattened.
 - Measures that erasing or blurring the content cannot pass (DESIGN.md 6; the functions are in
-  stream/prediction_metrics.py), below. "c<h>" names the h-th chunk ahead (8 frames for the
+  stream/metrics.py), below. "c<h>" names the h-th chunk ahead (8 frames for the
   shipped model) at SHORT_HORIZONS = 1, 2 and 4 chunks; the model is always seed 0.
 
   Held-out real clips (engine.info["held_out"]), each pushed 33 frames (9 latent frames; fewer
@@ -50,7 +50,6 @@ give the same numbers.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,10 +59,18 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from stream.anchor import DEFAULT_ANCHOR
-from stream.contact_sheet import write_contact_sheet
-from stream.pixels import to_uint8, to_unit
-from stream.prediction_metrics import (
+from stream.media.clips import (
+    EVAL_WORLD_SEED,
+    default_video_dir,
+    eval_worlds,
+    read_clips,
+    video_clips,
+    world_clips,
+    world_name,
+)
+from stream.media.contact_sheet import write_contact_sheet
+from stream.media.pixels import to_uint8, to_unit
+from stream.metrics import (
     chunk_span,
     context_distances,
     foreground_mse,
@@ -73,91 +80,14 @@ from stream.prediction_metrics import (
     psnr_from_mse,
     ratio,
     sharpness_ratio,
+    ssim,
+    temporal_consistency,
 )
-from stream.vae import TEMPORAL_FACTOR
-from stream.video_io import read_video
-from stream.worlds import WORLD_FAMILIES, World, make_world
+from stream.model.vae import TEMPORAL_FACTOR
+from stream.runtime.anchor import DEFAULT_ANCHOR
 
 if TYPE_CHECKING:
-    from stream.engine import Engine
-
-
-def psnr(a: jax.Array, b: jax.Array, peak: float = 2.0) -> jax.Array:
-    """PSNR in dB of images in [-1, 1] (peak-to-peak 2), over all elements."""
-    mse = jnp.mean(jnp.square(a - b))
-    return 10.0 * jnp.log10(peak**2 / jnp.maximum(mse, 1e-12))
-
-
-def _gaussian_window(size: int = 7, sigma: float = 1.5) -> jax.Array:
-    x = jnp.arange(size, dtype=jnp.float32) - (size - 1) / 2
-    g = jnp.exp(-0.5 * (x / sigma) ** 2)
-    return g / g.sum()  # (size,)
-
-
-def ssim(a: jax.Array, b: jax.Array) -> jax.Array:
-    """Mean SSIM of images (..., H, W, C) in [-1, 1]: Gaussian window 7x7, sigma 1.5, per channel
-    (a 7-wide window rather than the usual 11 suits 64x64 frames)."""
-    a = (a.reshape(-1, *a.shape[-3:]) + 1.0) / 2.0  # (N, H, W, C) in [0, 1]
-    b = (b.reshape(-1, *b.shape[-3:]) + 1.0) / 2.0
-    g = _gaussian_window()
-
-    def blur(x: jax.Array) -> jax.Array:
-        # Separable valid convolution along H then W.
-        x = jnp.moveaxis(x, -1, 1)  # (N, C, H, W)
-        x = jax.vmap(jax.vmap(jax.vmap(lambda r: jnp.convolve(r, g, "valid"), 1, 1)))(x)
-        x = jax.vmap(jax.vmap(jax.vmap(lambda r: jnp.convolve(r, g, "valid"))))(x)
-        return x  # (N, C, H', W')
-
-    c1, c2 = 0.01**2, 0.03**2
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a**2
-    var_b = blur(b * b) - mu_b**2
-    cov = blur(a * b) - mu_a * mu_b
-    num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
-    den = (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
-    return jnp.mean(num / den)
-
-
-# World seeds at or above this are never trained on; evaluation draws from them.
-EVAL_WORLD_SEED = 1 << 30
-
-
-def default_video_dir() -> Path:
-    """../shared/data/video beside the repository, or $STREAM_VIDEO_DIR."""
-    env = os.environ.get("STREAM_VIDEO_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
-
-
-def eval_worlds(size: int, count: int) -> list[World]:
-    """The world videos of unseen seeds that evaluation uses, cycling through the families."""
-    return [
-        make_world(WORLD_FAMILIES[i % len(WORLD_FAMILIES)], EVAL_WORLD_SEED + i, size)
-        for i in range(count)
-    ]
-
-
-def _world_name(index: int) -> str:
-    return f"world{index}_{WORLD_FAMILIES[index % len(WORLD_FAMILIES)]}"
-
-
-def world_clips(size: int, frames: int, count: int, start: int = 0) -> np.ndarray:
-    """World videos of unseen seeds, cycling through the families: uint8 (count, T, S, S, 3)."""
-    return np.stack([world.frames(start, frames) for world in eval_worlds(size, count)])
-
-
-def video_clips(folder: Path, names: Sequence[str], size: int, frames: int) -> np.ndarray:
-    """The first `frames` frames of each named clip (looped if shorter): uint8 (N, T, S, S, 3)."""
-    clips = []
-    for name in names:
-        clip, _ = read_video(folder / name, size=size, max_frames=frames)  # (t, S, S, 3)
-        clips.append(np.resize(clip, (frames, *clip.shape[1:])))
-    return np.stack(clips)
-
-
-def read_clips(folder: Path, names: Sequence[str], size: int, frames: int) -> dict[str, np.ndarray]:
-    """Up to the first `frames` frames of each named clip, never looped: name -> uint8
-    (t, S, S, 3) with t the frames the clip really has, at most `frames`."""
-    return {name: read_video(folder / name, size=size, max_frames=frames)[0] for name in names}
+    from stream.runtime.engine import Engine
 
 
 HORIZONS: tuple[int, ...] = (1, 4, 16, 64)  # chunks ahead, whole-frame PSNR on worlds
@@ -242,22 +172,6 @@ def shift_baseline(history: np.ndarray, count: int) -> np.ndarray:
     """The last frame moved on by the last frame-to-frame translation, k times for frame k."""
     dy, dx = _phase_shift(history[-2].astype(np.float32), history[-1].astype(np.float32))
     return np.stack([np.roll(history[-1], (k * dy, k * dx), (0, 1)) for k in range(1, count + 1)])
-
-
-def tcs_features(frames: np.ndarray, side: int = 16) -> np.ndarray:
-    """Frames (T, S, S, 3) -> area-downsampled to side x side, minus each frame's mean colour."""
-    t, s = frames.shape[:2]
-    x = frames.astype(np.float32).reshape(t, side, s // side, side, s // side, 3).mean((2, 4))
-    x = x - x.mean((1, 2), keepdims=True)  # (T, side, side, 3)
-    return x.reshape(t, -1)
-
-
-def temporal_consistency(frames: np.ndarray) -> float:
-    """TCS: mean cosine similarity of consecutive frames' features (1 = a frozen video)."""
-    f = tcs_features(frames)
-    num = (f[1:] * f[:-1]).sum(-1)
-    den = np.linalg.norm(f[1:], axis=-1) * np.linalg.norm(f[:-1], axis=-1)
-    return float(np.mean(num / np.maximum(den, 1e-9)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -409,8 +323,8 @@ def prediction_scores(
         tcs_generated.append(temporal_consistency(continuation.prediction))
         tcs_real.append(temporal_consistency(truth))
         if sheet_dir is not None:
-            title = f"{_world_name(index)} (seed {EVAL_WORLD_SEED + index}), {engine.name}"
-            _write_sheet(sheet_dir, _world_name(index), title, continuation, per_chunk)
+            title = f"{world_name(index)} (seed {EVAL_WORLD_SEED + index}), {engine.name}"
+            _write_sheet(sheet_dir, world_name(index), title, continuation, per_chunk)
         progress.update(1)
     scores = {f"{name}_psnr_h{h}": psnr_from_mse(mse) for (name, h), mse in whole.items()}
     scores["tcs_generated"] = float(np.mean(tcs_generated))
@@ -520,7 +434,7 @@ def quick_prediction_metrics(
         loaded, prefix = read_clips(video_dir, names, size, frames), "real"
     else:
         videos = world_clips(size, frames, clips)  # (N, T, S, S, 3)
-        loaded = {_world_name(i): video for i, video in enumerate(videos)}
+        loaded = {world_name(i): video for i, video in enumerate(videos)}
         prefix = "worlds_quick"
     return real_clip_scores(engine, loaded, history_latents, anchor, horizons, seeds, prefix)
 

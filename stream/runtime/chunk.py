@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from stream.config import DiTConfig
-from stream.kv_cache import KVCache, cached_segments, commit_context
-from stream.sampler import euler_update, flow_origin, time_schedule
+from stream.runtime.kv_cache import KVCache, cached_segments, commit_context
+from stream.runtime.sampler import euler_update, flow_origin, time_schedule
 
 MAX_STEPS = 64  # Euler steps a session may ask for; schedules are padded to this length
 

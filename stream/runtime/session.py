@@ -16,19 +16,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import jax
 import numpy as np
 
-from stream.anchor import uses_attention, uses_guidance
-from stream.chunk import MAX_STEPS, session_settings
-from stream.timeline import Timeline
-from stream.vae import TEMPORAL_FACTOR
-from stream.video_io import resize_center_crop
-
-if TYPE_CHECKING:
-    from stream.engine import Engine
+from stream.config import EngineConfig
+from stream.media.video_io import resize_center_crop
+from stream.metrics import psnr_from_mse
+from stream.model.vae import TEMPORAL_FACTOR
+from stream.runtime.anchor import uses_attention, uses_guidance
+from stream.runtime.batcher import Batcher
+from stream.runtime.chunk import MAX_STEPS, SessionSettings, session_settings
+from stream.runtime.timeline import Chunk, Timeline
 
 # Predicted frames kept to score the prediction once real frames arrive (bounded memory).
 MAX_SCORED_LATENTS = 64
@@ -84,7 +84,7 @@ class _Score:
             if n
             else float("nan"),
             pixel_frames=self.pixel_frames,
-            psnr_db=float(10 * np.log10(255.0**2 / mse)) if mse > 0 else float("inf"),
+            psnr_db=psnr_from_mse(mse),
         )
 
 
@@ -118,12 +118,29 @@ def _check_count(name: str, value: Any, low: int, high: int | None = None) -> in
     return int(value)
 
 
+class Runtime(Protocol):
+    """What a session needs of its engine (stream.runtime.engine.Engine is one)."""
+
+    config: EngineConfig
+    batcher: Batcher
+
+    def new_encoder_state(self) -> Any: ...
+
+    def new_timeline(self) -> Timeline: ...
+
+    def push(
+        self, encoder: Any, timeline: Timeline, frames: np.ndarray, settings: SessionSettings
+    ) -> tuple[jax.Array, Any, Timeline]: ...
+
+    def generate(self, timeline: Timeline, settings: SessionSettings) -> tuple[Chunk, Timeline]: ...
+
+
 class Session:
     """Created by Engine.open; not thread-safe (one caller at a time)."""
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Runtime,
         anchor: str,
         seed: int,
         steps: int | None,

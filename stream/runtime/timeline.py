@@ -1,11 +1,11 @@
 """A timeline's device state and the programs that advance it, written for one session.
 
 The engine vmaps each program over its slots, so the sessions of one tick share one compiled call
-(stream/batcher.py); written for batch 1, a program cannot mix one session's data into another's.
+(batcher.py); written for batch 1, a program cannot mix one session's data into another's.
 
 - push: real frames -> one latent frame (encoder step), committed as context and decoded, the
-  decoding kept as the reference of detail carry-over (stream/detail.py);
-- generate: one chunk from noise -> denoised (stream/chunk.py), committed, decoded;
+  decoding kept as the reference of detail carry-over (stream/runtime/detail.py);
+- generate: one chunk from noise -> denoised (stream/runtime/chunk.py), committed, decoded;
 - commit_latent: a latent frame known without pixels (the drift lab's truth) committed and decoded.
 """
 
@@ -16,15 +16,15 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from stream.anchor import anchor_penalty
-from stream.chunk import SessionSettings, commit_chunk, denoise_chunk
 from stream.config import EngineConfig
-from stream.detail import carry_detail
-from stream.dit import DiT
-from stream.kv_cache import KVCache, init_cache
-from stream.pixels import to_uint8, to_unit
-from stream.sampler import chunk_noise
-from stream.vae import CausalVAE
+from stream.media.pixels import to_uint8, to_unit
+from stream.model.dit import DiT
+from stream.model.vae import CausalVAE
+from stream.runtime.anchor import anchor_penalty
+from stream.runtime.chunk import SessionSettings, commit_chunk, denoise_chunk
+from stream.runtime.detail import carry_detail
+from stream.runtime.kv_cache import KVCache, init_cache
+from stream.runtime.sampler import chunk_noise
 
 
 class Timeline(NamedTuple):

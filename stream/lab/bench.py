@@ -19,9 +19,9 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
-from stream.engine import Engine
-from stream.layout import history_then_chunk, sequence_segments
-from stream.worlds import make_world
+from stream.media.worlds import make_world
+from stream.model.layout import history_then_chunk, sequence_segments
+from stream.runtime.engine import Engine
 
 
 def _median_ms(fn: Callable[[], Any], repeats: int) -> float:

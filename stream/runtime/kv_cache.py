@@ -2,7 +2,7 @@
 
 Shapes are fixed for the whole stream, so one compiled step serves minute 10 as it served
 second 1. Keys are stored unrotated and rotated at attention time with window-relative positions
-(stream/layout.py), so positions never grow with the stream.
+(stream/model/layout.py), so positions never grow with the stream.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from stream.attention import Segment, visibility_bias
 from stream.config import DiTConfig
-from stream.layout import anchor_visible, window_offset
-from stream.rope import apply_rope, frames_angles
-from stream.sampler import noised_context
+from stream.model.attention import Segment, visibility_bias
+from stream.model.layout import anchor_visible, window_offset
+from stream.model.rope import apply_rope, frames_angles
+from stream.runtime.sampler import noised_context
 
 
 class KVCache(NamedTuple):
