@@ -18,7 +18,7 @@ from serve.background import BackgroundServer
 from serve.client import StreamClient
 from serve.settings import ServerSettings
 from stream import Engine
-from stream.lab.bench import latency_summary, primed_frames
+from stream.lab.bench import latency_summary, primed_frames, with_gflops
 
 
 def measure_grpc_sessions(
@@ -63,7 +63,7 @@ def measure_grpc_sessions(
 
 
 def run_grpc_sessions(
-    engine: Engine, counts: list[int], chunks: int, dit_flops_per_chunk: float
+    engine: Engine, counts: list[int], chunks: int, flops_per_chunk: dict[str, float]
 ) -> list[dict[str, Any]]:
     """One loopback server for all counts (admitting the largest), one row per count."""
     settings = ServerSettings(port=0, max_sessions=max(counts))
@@ -74,6 +74,5 @@ def run_grpc_sessions(
             row = measure_grpc_sessions(
                 client, frames, engine.config.frames_per_chunk, count, chunks
             )
-            row["dit_gflops_per_s"] = dit_flops_per_chunk * row.pop("chunks_per_s") / 1e9
-            rows.append(row)
+            rows.append(with_gflops(row, flops_per_chunk))
     return rows

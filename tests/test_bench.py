@@ -19,7 +19,7 @@ def test_bench_reports_every_stage_latency_and_the_recompute_comparison(tiny_eng
 
 def test_sessions_bench_reports_every_load_in_process_and_over_grpc(tiny_engine):
     report = run_sessions_bench(tiny_engine, [1, 2], chunks=2)
-    report["grpc"] = run_grpc_sessions(tiny_engine, [1, 2], 2, report["dit_flops_per_chunk"])
+    report["grpc"] = run_grpc_sessions(tiny_engine, [1, 2], 2, report["flops_per_chunk"])
     for path in ("in_process", "grpc"):
         assert [row["sessions"] for row in report[path]] == [1, 2]
         assert all(row["frames_per_s"] > 0 and row["p99_ms"] >= row["p50_ms"] > 0

@@ -66,8 +66,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_grpc:
         from serve.grpc_bench import run_grpc_sessions
 
-        report["grpc"] = run_grpc_sessions(
-            engine, args.sessions, chunks, report["dit_flops_per_chunk"]
-        )
+        report["grpc"] = run_grpc_sessions(engine, args.sessions, chunks, report["flops_per_chunk"])
     print(json.dumps(report, indent=2) if args.json else format_sessions_report(report))
     return 0
