@@ -2,30 +2,45 @@
 bearer-token auth and optional TLS.
 
 Start-up: listen with health NOT_SERVING, warm the engine up (every stage compiles in a throwaway
-session, so no client pays for compilation), then report SERVING. Shutdown: report NOT_SERVING,
-refuse new calls, give running ones the grace period, then cancel what is left.
+session, so no client pays for compilation), then report SERVING. Shutdown: report NOT_SERVING
+while still listening (so probes read it rather than a refused connection), refuse new sessions
+and jobs with UNAVAILABLE, give running ones the grace period, then cancel what is left, which
+stops within one step of work.
+
+Every VideoStream call passes, in order: the access log (request id, one line, counted by status),
+bearer-token auth (before the request is read), then parsing that answers undecodable bytes with
+INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from serve.access_log import AccessLogInterceptor
 from serve.auth import BearerTokenInterceptor
-from serve.concurrency import run_blocking
+from serve.concurrency import SessionSlots, run_blocking
+from serve.metrics import ServerMetrics
 from serve.service import VideoStreamService
 from serve.settings import ServerSettings
+from serve.undecodable import UndecodableRequestInterceptor
 from serve.wire import stream_pb2 as pb
 from serve.wire import stream_pb2_grpc
 from stream import Engine
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["VideoStream"].full_name  # "stream.v1.VideoStream"
+_SERVICE = pb.DESCRIPTOR.services_by_name["VideoStream"]
+SERVICE_NAME = _SERVICE.full_name  # "stream.v1.VideoStream"
+_PREFIX = f"/{SERVICE_NAME}/"
+_REQUEST_TYPES = {method.name: getattr(pb, method.input_type.name) for method in _SERVICE.methods}
+# After the grace period, cancelled calls finish the step in progress (a group of frames, a
+# chunk); this bounds the wait for them, should a step hang.
+_STOP_SECONDS = 30.0
 
 # Pings find peers that vanished without closing their connection (a cable pulled, a laptop
 # closed), whose sessions would otherwise hold their slots until TCP gives up, hours later.
@@ -33,14 +48,9 @@ _KEEPALIVE_OPTIONS = [("grpc.keepalive_time_ms", 60_000), ("grpc.keepalive_timeo
 
 
 def warm_up(engine: Engine) -> float:
-    """Runs every compiled stage once in a throwaway session; returns the seconds it took."""
+    """Compiles every program a session runs; returns the seconds it took."""
     started = time.perf_counter()
-    config = engine.config
-    size = config.image_size
-    session = engine.open()
-    # Frame 0 is encoded alone and later frames in groups: both encoder shapes compile.
-    session.push(np.zeros((1 + config.frames_per_chunk, size, size, 3), np.uint8))
-    session.extend(config.frames_per_chunk)
+    engine.warm_up()
     return time.perf_counter() - started
 
 
@@ -51,17 +61,24 @@ class StreamServer:
         self.engine = engine
         self.settings = settings
         self.port: int | None = None  # bound port, known once started
+        self.metrics_port: int | None = None  # bound port of /metrics, when served
         self.warm_up_seconds: float | None = None
         # Sessions beyond the thread count queue for a thread call by call, first come first served.
         self._pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="engine")
-        self.service = VideoStreamService(engine, settings, self._pool)
+        slots = SessionSlots(settings.max_sessions)
+        self.metrics = ServerMetrics(slots, engine.batcher)
+        self.service = VideoStreamService(engine, settings, self._pool, slots, self.metrics)
         self._health = health_aio.HealthServicer()
         limits = [
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
         ]
-        interceptors = [] if settings.token is None else [BearerTokenInterceptor(settings.token)]
+        interceptors = [
+            AccessLogInterceptor(_PREFIX, self.metrics),
+            *([] if settings.token is None else [BearerTokenInterceptor(settings.token)]),
+            UndecodableRequestInterceptor(_PREFIX, _REQUEST_TYPES),
+        ]
         self._server = grpc.aio.server(
             interceptors=interceptors, options=limits + _KEEPALIVE_OPTIONS
         )
@@ -94,15 +111,28 @@ class StreamServer:
             ) from error
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.start()
+        if self.settings.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
         if warm:
             self.warm_up_seconds = await run_blocking(self._pool, warm_up, self.engine)
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self, grace_seconds: float | None = None) -> None:
-        await self._health.enter_graceful_shutdown()
+        """Drains, then stops; returns once every call's work has stopped (or _STOP_SECONDS after
+        the grace period, whichever is first)."""
         grace = self.settings.grace_seconds if grace_seconds is None else grace_seconds
-        await self._server.stop(grace)
+        await self._health.enter_graceful_shutdown()
+        self.service.draining = True
+        await self._until_idle(grace)
+        await self._server.stop(0)  # cancels the calls still running
+        await self._until_idle(_STOP_SECONDS)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.metrics.close()
+
+    async def _until_idle(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self.service.slots.active and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     async def _set_health(self, status: int) -> None:
         for service in ("", SERVICE_NAME):  # "" is the whole server, as probes ask by default

@@ -20,6 +20,7 @@ import dataclasses
 import os
 import pathlib
 from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jax
@@ -30,11 +31,11 @@ from flax import nnx
 from stream.config import SMALL, EngineConfig
 from stream.media.pixels import to_uint8
 from stream.model.dit import DiT
-from stream.model.vae import CausalVAE
+from stream.model.vae import TEMPORAL_FACTOR, CausalVAE
 from stream.runtime.anchor import DEFAULT_ANCHOR, check_anchor_mode
 from stream.runtime.batcher import Batcher
 from stream.runtime.checkpoint import build_models, is_checkpoint, load_model
-from stream.runtime.chunk import SessionSettings
+from stream.runtime.chunk import SessionSettings, session_settings
 from stream.runtime.kv_cache import KVCache, cached_segments, commit_context, init_cache
 from stream.runtime.sampler import euler_update
 from stream.runtime.session import Session
@@ -178,6 +179,27 @@ class Engine:
         config = dataclasses.replace(self.config, sampler=sampler)
         dit = nnx.merge(self.dit_def, self.dit_params)
         return Engine(config, self.vae, dit, self.info, self.batcher.slots, self.batcher.workers)
+
+    def warm_up(self) -> None:
+        """Compile every program a session runs, all at once: XLA compiles each on about one
+        core, so compiling them side by side cuts a cold start on a multi-core machine."""
+        config, size = self.config, self.config.image_size
+        settings = session_settings(
+            config.dit.window_frames, True, 0.0, 0, config.sampler.steps, config.sampler.shift
+        )
+        encoder, timeline = self.new_encoder_state(), self.new_timeline()
+        frames = np.zeros((1, TEMPORAL_FACTOR, size, size, 3), np.uint8)
+        calls = {
+            "push_first": (encoder, timeline, frames[:, :1], settings),
+            "push": (encoder, timeline, frames, settings),
+            "generate": (timeline, settings),
+        }
+        with ThreadPoolExecutor(len(calls)) as pool:
+            done = [
+                pool.submit(self.run_slots, name, [args] * self.batcher.slots)
+                for name, args in calls.items()
+            ]
+            jax.block_until_ready([future.result() for future in done])
 
     # The programs, batched with every other session calling at the same time.
 
