@@ -13,13 +13,6 @@ import grpc
 
 UNAUTHENTICATED_PREFIXES = ("/grpc.health.v1.Health/",)
 
-_HANDLER_FACTORIES = {
-    (False, False): grpc.unary_unary_rpc_method_handler,
-    (False, True): grpc.unary_stream_rpc_method_handler,
-    (True, False): grpc.stream_unary_rpc_method_handler,
-    (True, True): grpc.stream_stream_rpc_method_handler,
-}
-
 
 def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
     """The call metadata a client sends to pass BearerTokenInterceptor."""
@@ -47,21 +40,17 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
             else "the 'authorization' metadata does not hold the server's token"
         )
         return _refusal(
-            handler,
             f"{reason}; accepted: 'authorization: Bearer <token>' with the "
             "token from the server's --token-file",
         )
 
 
-def _refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
-    """A handler of the same kind as `handler` that ends the call with UNAUTHENTICATED."""
+def _refusal(message: str) -> grpc.RpcMethodHandler:
+    """A handler that ends the call with UNAUTHENTICATED without reading its request: handlers
+    of streamed requests read them on demand, whatever the method's own kind, and no
+    deserializer is given, so an unauthenticated caller's bytes are never parsed."""
 
-    async def refuse(request: object, context: grpc.aio.ServicerContext) -> None:
+    async def refuse(requests: object, context: grpc.aio.ServicerContext) -> None:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
-    factory = _HANDLER_FACTORIES[(handler.request_streaming, handler.response_streaming)]
-    return factory(
-        refuse,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+    return grpc.stream_stream_rpc_method_handler(refuse)

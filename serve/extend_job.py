@@ -8,61 +8,90 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from serve.frames import frames_to_array
+from serve.frames import iter_frames
+from serve.limits import MAX_FRAME_SIDE, VIDEO_FORMATS, Limits
 from serve.wire import stream_pb2 as pb
-from serve.wire_session import MAX_EXTEND_FRAMES, naming, seconds_to_frames
-from stream.media.video_io import VideoSource, iter_video, video_fps
+from serve.wire_session import check_generated, naming, seconds_to_frames
+from stream.media.video_io import DecodeLimits, VideoSource, iter_video, video_fps
 
 PUSH_BATCH_FRAMES = 16  # frames decoded and pushed per step: bounds memory for any clip length
 
 
-def video_batches(source: VideoSource, size: int, field: str) -> Iterator[np.ndarray]:
-    """A video's frames, resized to size x size, as uint8 (<=16, size, size, 3) batches."""
+def video_batches(
+    source: VideoSource,
+    size: int,
+    field: str,
+    limits: DecodeLimits | None = None,
+    max_frames: int | None = None,
+) -> Iterator[np.ndarray]:
+    """A video's frames, resized to size x size, as uint8 (<=16, size, size, 3) batches; a video
+    of more than max_frames frames is refused once its frame max_frames + 1 is decoded."""
+    read = None if max_frames is None else max_frames + 1
     with naming(field):
-        yield from _batched(iter_video(source, size=size), field)
+        frames = iter_video(source, size=size, max_frames=read, limits=limits)
+        yield from _batched(frames, field, max_frames)
 
 
-def _batched(frames: Iterable[np.ndarray], field: str) -> Iterator[np.ndarray]:
+def _batched(
+    frames: Iterable[np.ndarray], field: str, max_frames: int | None
+) -> Iterator[np.ndarray]:
     frames = iter(frames)
     count = 0
     while batch := list(itertools.islice(frames, PUSH_BATCH_FRAMES)):
         count += len(batch)
+        if max_frames is not None and count > max_frames:
+            raise ValueError(
+                f"more than {max_frames} frames; accepted: at most {max_frames} (the server's "
+                "--max-job-frames)"
+            )
         yield np.stack(batch)
     if count == 0:
         raise ValueError("no frames in its first video stream; accepted: a clip of >= 1 frame")
 
 
-def session_config(request: pb.ExtendRequest) -> pb.SessionConfig:
+def video_limits(limits: Limits) -> DecodeLimits:
+    """What reading an uploaded video may cost."""
+    return DecodeLimits(
+        formats=VIDEO_FORMATS, max_side=MAX_FRAME_SIDE, max_pixels=limits.job_pixels
+    )
+
+
+def session_config(request: pb.ExtendRequest, limits: Limits) -> pb.SessionConfig:
     """The job's session settings: the request's, with a video's own frame rate as source_fps
     when the request leaves it 0 (raw frames stay at 0, the model's rate)."""
     config = pb.SessionConfig()
     config.CopyFrom(request.config)
     if request.WhichOneof("input") == "video" and not config.source_fps:
         with naming("video"):
-            config.source_fps = video_fps(request.video)
+            config.source_fps = video_fps(request.video, video_limits(limits))
     return config
 
 
-def input_batches(request: pb.ExtendRequest, size: int) -> Iterator[np.ndarray]:
-    """The request's clip, whichever way it came, as batches of model-size frames."""
+def input_batches(request: pb.ExtendRequest, size: int, limits: Limits) -> Iterator[np.ndarray]:
+    """The request's clip, whichever way it came, as batches of model-size frames, decoded as
+    they are iterated."""
     kind = request.WhichOneof("input")
     if kind == "video":
-        return video_batches(request.video, size, "video")
+        return video_batches(request.video, size, "video", video_limits(limits), limits.job_frames)
     if kind == "frames":
-        frames = frames_to_array(request.frames, "frames", size)  # (N, size, size, 3)
-        return iter(np.split(frames, range(PUSH_BATCH_FRAMES, len(frames), PUSH_BATCH_FRAMES)))
+        frames = iter_frames(
+            request.frames, "frames", size, limits.frames_per_message, limits.pixels_per_message
+        )
+        return _batched(frames, "frames", None)
     raise ValueError("input: not set; accepted: video (an encoded video file) or frames")
 
 
-def requested_frames(request: pb.ExtendRequest, fps: float) -> int:
+def requested_frames(request: pb.ExtendRequest, fps: float, limits: Limits) -> int:
     """Frames the job must generate, from num_frames or seconds."""
     kind = request.WhichOneof("length")
     if kind == "num_frames":
-        if request.num_frames < 1:
-            raise ValueError(
-                f"num_frames={request.num_frames} is out of range; accepted: 1..{MAX_EXTEND_FRAMES}"
-            )
-        return request.num_frames
+        return check_generated(request.num_frames, "num_frames", limits)
     if kind == "seconds":
+        longest = limits.generated_frames / fps
+        if not 0 < request.seconds <= longest:  # NaN fails here too
+            raise ValueError(
+                f"seconds={request.seconds} is out of range; accepted: > 0 and <= {longest:g} "
+                "(the server's --max-generated-frames at the model's fps)"
+            )
         return seconds_to_frames(request.seconds, fps, "seconds")
     raise ValueError("length: not set; accepted: num_frames (>= 1) or seconds (> 0)")

@@ -8,14 +8,14 @@ which of its frames was wrong.
 from __future__ import annotations
 
 import fractions
+from collections.abc import Iterator
 
 import av
 import numpy as np
 
+from serve.limits import MAX_FRAME_SIDE
 from serve.wire import stream_pb2 as pb
 from stream.media.video_io import resize_center_crop
-
-MAX_FRAME_SIDE = 4096  # pixels; larger frames are refused before any allocation
 
 _RGB24 = (pb.FRAME_ENCODING_UNSPECIFIED, pb.FRAME_ENCODING_RGB24)
 _CODECS = {pb.FRAME_ENCODING_PNG: "png", pb.FRAME_ENCODING_JPEG: "mjpeg"}
@@ -61,16 +61,43 @@ def frame_to_array(frame: pb.Frame, field: str) -> np.ndarray:
     return pixels
 
 
-def frames_to_array(frames: pb.Frames, field: str, size: int) -> np.ndarray:
-    """All frames of a Frames message, resized to the model's size: uint8 (N, size, size, 3)."""
+def iter_frames(
+    frames: pb.Frames, field: str, size: int, max_frames: int, max_pixels: int
+) -> Iterator[np.ndarray]:
+    """The frames of a Frames message one at a time, resized to the model's size: uint8
+    (size, size, 3). The frame count is checked now, before anything is decoded; decoded pixels
+    are counted as the frames are made, so an image-encoded message costs at most max_pixels plus
+    one picture before it is refused."""
     if not frames.items:
         raise ValueError(f"{field}.items is empty; accepted: one or more frames")
-    return np.stack(
-        [
-            resize_center_crop(frame_to_array(frame, f"{field}.items[{i}]"), size, size)
-            for i, frame in enumerate(frames.items)
-        ]
-    )
+    if len(frames.items) > max_frames:
+        raise ValueError(
+            f"{field}.items has {len(frames.items)} frames; accepted: at most {max_frames} per "
+            "message (the server's --max-frames-per-message)"
+        )
+    return _resized(frames, field, size, max_pixels)
+
+
+def _resized(frames: pb.Frames, field: str, size: int, max_pixels: int) -> Iterator[np.ndarray]:
+    pixels = 0
+    for i, frame in enumerate(frames.items):
+        raw = frame.encoding in _RGB24
+        if raw:  # counted from the declared size, before the bytes are read
+            pixels += frame.width * frame.height
+            _check_pixels(pixels, max_pixels, field)
+        picture = frame_to_array(frame, f"{field}.items[{i}]")  # (H, W, 3)
+        if not raw:  # counted once decoded: FFmpeg caps one picture at MAX_FRAME_SIDE a side
+            pixels += picture.shape[0] * picture.shape[1]
+            _check_pixels(pixels, max_pixels, field)
+        yield resize_center_crop(picture, size, size)
+
+
+def _check_pixels(pixels: int, max_pixels: int, field: str) -> None:
+    if pixels > max_pixels:
+        raise ValueError(
+            f"{field}: its frames hold more than {max_pixels} pixels; accepted: at most "
+            f"{max_pixels} decoded pixels per message (the server's --max-pixels-per-message)"
+        )
 
 
 def array_to_frame(pixels: np.ndarray, encoding: int = pb.FRAME_ENCODING_RGB24) -> pb.Frame:

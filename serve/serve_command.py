@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import logging
 import signal
 import sys
 
 from serve.cli.options import check_batching_options
 from serve.compile_cache import enable_compilation_cache
+from serve.limits import Limits
 from serve.server import StreamServer
 from serve.settings import ServerSettings, read_pem_file, read_token_file
 from stream import Engine
@@ -27,12 +30,20 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         tls_key=None if args.tls_key is None else read_pem_file(args.tls_key, "--tls-key"),
         grace_seconds=args.grace_seconds,
         engine_threads=args.engine_threads,
+        limits=Limits(
+            **{
+                field.name: getattr(args, f"limit_{field.name}")
+                for field in dataclasses.fields(Limits)
+            }
+        ),
+        metrics_port=args.metrics_port,
     )
 
 
 def run_serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     check_batching_options(args)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="stream serve: %(message)s")
     if args.compilation_cache:
         enable_compilation_cache(args.compilation_cache)
     engine = Engine.load(args.checkpoint, slots=args.slots, workers=args.workers)
@@ -64,7 +75,12 @@ async def _serve_until_signalled(engine: Engine, settings: ServerSettings) -> No
         "flight; warm-up took "
         f"{server.warm_up_seconds:.1f} s)"
     )
+    if server.metrics_port is not None:
+        _log(f"metrics on http://{settings.host}:{server.metrics_port}/metrics")
     await stop.wait()
-    _log(f"shutting down: running calls get {settings.grace_seconds:g} s to finish")
+    _log(
+        f"shutting down: NOT_SERVING, new sessions refused; running calls get "
+        f"{settings.grace_seconds:g} s to finish, then are cancelled"
+    )
     await server.stop()
     _log("stopped")

@@ -1,9 +1,10 @@
 """The stream.v1.VideoStream service on grpc.aio.
 
 The event loop only moves messages: every engine call (and frame or video decoding) runs in the
-thread pool, one call at a time per session, so many sessions proceed at once and none blocks
-another's I/O. A call that ends, fails or is cancelled by its client leaves its `with` blocks,
-which frees its slot and stops its generation at once (after the step in progress).
+thread pool, one bounded step at a time per session (a group of frames, a chunk), so many sessions
+proceed at once and none blocks another's I/O. A call that ends, fails, runs out of time or is
+cancelled by its client stops after the step in progress, then leaves its `with` blocks, which
+frees its slot: a free slot is one whose work has stopped.
 
 Handlers are coroutines writing with context.write rather than async generators, so that a
 cancellation unwinds them at once instead of whenever a suspended generator is collected.
@@ -11,15 +12,20 @@ cancellation unwinds them at once instead of whenever a suspended generator is c
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import Executor
+from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 
-from serve.concurrency import Prefetch, SessionSlots, run_blocking
+from serve.concurrency import Prefetch, SessionSlots, run_step
 from serve.extend_job import input_batches, requested_frames, session_config
+from serve.limits import MAX_FRAME_SIDE, MAX_GUIDANCE, VIDEO_FORMATS
+from serve.metrics import ServerMetrics
 from serve.settings import ServerSettings
 from serve.wire import stream_pb2 as pb
 from serve.wire import stream_pb2_grpc
@@ -30,14 +36,39 @@ _KINDS = "config (first), then frames and extend"
 
 
 class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
-    def __init__(self, engine: Engine, settings: ServerSettings, pool: Executor):
+    def __init__(
+        self,
+        engine: Engine,
+        settings: ServerSettings,
+        pool: Executor,
+        slots: SessionSlots,
+        metrics: ServerMetrics,
+    ):
         self._engine = engine
         self._settings = settings
+        self._limits = settings.limits
         self._pool = pool
-        self.slots = SessionSlots(settings.max_sessions)
+        self.slots = slots
+        self._metrics = metrics
+        self.draining = False  # set at shutdown: new sessions and jobs are refused
         self._info = model_info(engine)
-        self._info.max_message_bytes = settings.max_message_bytes
-        self._info.max_sessions = settings.max_sessions
+        limits = settings.limits
+        self._info.MergeFrom(
+            pb.ModelInfo(
+                max_message_bytes=settings.max_message_bytes,
+                max_sessions=settings.max_sessions,
+                max_frames_per_message=limits.frames_per_message,
+                max_pixels_per_message=limits.pixels_per_message,
+                max_job_frames=limits.job_frames,
+                max_job_pixels=limits.job_pixels,
+                max_frame_side=MAX_FRAME_SIDE,
+                max_generated_frames=limits.generated_frames,
+                max_guidance=MAX_GUIDANCE,
+                video_formats=VIDEO_FORMATS,
+                idle_timeout_seconds=limits.idle_seconds,
+                max_call_seconds=limits.call_seconds,
+            )
+        )
 
     async def GetModelInfo(
         self, request: pb.GetModelInfoRequest, context: grpc.aio.ServicerContext
@@ -47,74 +78,127 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
     async def Session(
         self, requests: AsyncIterator[pb.SessionRequest], context: grpc.aio.ServicerContext
     ) -> None:
-        with self.slots.hold() as admitted:
-            if not admitted:
-                await self._abort_full(context)
-            try:
-                session: WireSession | None = None
-                async for request in requests:
-                    kind = request.WhichOneof("kind")
-                    if kind == "config":
-                        if session is not None:
-                            raise ValueError(f"config: sent twice; accepted: {_KINDS}")
-                        session = await self._open(request.config)
-                        await context.write(pb.SessionResponse(ready=session.ready()))
-                    elif kind is None:
-                        raise ValueError(f"kind: empty SessionRequest; accepted: {_KINDS}")
-                    elif session is None:
-                        raise ValueError(f"{kind}: sent before the config; accepted: {_KINDS}")
-                    elif kind == "frames":
-                        accepted = await run_blocking(
-                            self._pool, session.push_message, request.frames, "frames"
-                        )
-                        await context.write(pb.SessionResponse(accepted=accepted))
-                    else:
-                        await self._send_chunks(
-                            session,
-                            request.extend.num_frames,
-                            "extend.num_frames",
-                            lambda chunk: pb.SessionResponse(chunk=chunk),
-                            context,
-                        )
-            except ValueError as error:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        await self._run("session", self._session(requests, context), context)
 
     async def Extend(self, request: pb.ExtendRequest, context: grpc.aio.ServicerContext) -> None:
+        await self._run("job", self._extend(request, context), context)
+
+    async def _run(
+        self, kind: str, call: Coroutine[Any, Any, None], context: grpc.aio.ServicerContext
+    ) -> None:
+        """Runs a session or job (kind) in a slot, within the call time limit, mapping its
+        errors."""
+        if self.draining:
+            call.close()
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                "server is shutting down; retry on another server",
+            )
         with self.slots.hold() as admitted:
             if not admitted:
+                call.close()
                 await self._abort_full(context)
+            seconds = self._limits.call_seconds
+            self._metrics.running(kind, +1)
             try:
-                started = time.perf_counter()
-                config = self._engine.config
-                num_frames = requested_frames(request, config.fps)
-                job_config = await run_blocking(self._pool, session_config, request)
-                session = await self._open(job_config)
-                batches = input_batches(request, config.image_size)
-                while (batch := await run_blocking(self._pool, next, batches, None)) is not None:
-                    await run_blocking(self._pool, session.push, batch)
-                latencies = await self._send_chunks(
-                    session,
-                    num_frames,
-                    "num_frames",
-                    lambda chunk: pb.ExtendResponse(chunk=chunk),
-                    context,
-                )
-                summary = pb.ExtendSummary(
-                    input_frames=session.session.frames_pushed,
-                    generated_frames=num_frames,
-                    chunks=len(latencies),
-                    fps=config.fps,
-                    wall_ms=(time.perf_counter() - started) * 1000.0,
-                    mean_chunk_latency_ms=sum(latencies.values()) / len(latencies),
-                    max_chunk_latency_ms=max(latencies.values()),
-                )
-                await context.write(pb.ExtendResponse(summary=summary))
+                async with asyncio.timeout(seconds):
+                    await call
             except ValueError as error:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            except TimeoutError:
+                await context.abort(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"the call ran for {seconds:g} s, the server's --max-call-seconds; accepted: "
+                    "shorter sessions and jobs (open a new one to go on)",
+                )
+            finally:
+                self._metrics.running(kind, -1)
+
+    async def _session(
+        self, requests: AsyncIterator[pb.SessionRequest], context: grpc.aio.ServicerContext
+    ) -> None:
+        session: WireSession | None = None
+        stop = threading.Event()  # set when the call is cancelled, to end a push between steps
+        while (request := await self._next_request(requests, context)) is not None:
+            kind = request.WhichOneof("kind")
+            if kind == "config":
+                if session is not None:
+                    raise ValueError(f"config: sent twice; accepted: {_KINDS}")
+                session = await self._open(request.config)
+                await context.write(pb.SessionResponse(ready=session.ready()))
+            elif kind is None:
+                raise ValueError(f"kind: empty SessionRequest; accepted: {_KINDS}")
+            elif session is None:
+                raise ValueError(f"{kind}: sent before the config; accepted: {_KINDS}")
+            elif kind == "frames":
+                accepted = await run_step(
+                    self._pool, session.push_message, request.frames, "frames", stop, stop=stop
+                )
+                await context.write(pb.SessionResponse(accepted=accepted))
+            else:
+                await self._send_chunks(
+                    session,
+                    request.extend.num_frames,
+                    "extend.num_frames",
+                    lambda chunk: pb.SessionResponse(chunk=chunk),
+                    context,
+                )
+        if session is None:
+            raise ValueError(f"config: the session ended without one; accepted: {_KINDS}")
+
+    async def _next_request(
+        self, requests: AsyncIterator[pb.SessionRequest], context: grpc.aio.ServicerContext
+    ) -> pb.SessionRequest | None:
+        """The next request, or None once the client has sent its last; a client silent for the
+        idle timeout loses its session, so idle clients cannot hold every slot."""
+        idle = self._limits.idle_seconds
+        try:
+            return await asyncio.wait_for(anext(requests, None), idle)
+        except TimeoutError:
+            await context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"no request for {idle:g} s, the server's --idle-seconds; accepted: a request "
+                "(frames or extend) at least that often",
+            )
+
+    async def _extend(self, request: pb.ExtendRequest, context: grpc.aio.ServicerContext) -> None:
+        started = time.perf_counter()
+        config = self._engine.config
+        num_frames = requested_frames(request, config.fps, self._limits)
+        job_config = await run_step(self._pool, session_config, request, self._limits)
+        session = await self._open(job_config)
+        batches = await run_step(
+            self._pool, input_batches, request, config.image_size, self._limits
+        )
+        while (batch := await run_step(self._pool, next, batches, None)) is not None:
+            await run_step(self._pool, session.push, batch)
+        latencies = await self._send_chunks(
+            session,
+            num_frames,
+            "num_frames",
+            lambda chunk: pb.ExtendResponse(chunk=chunk),
+            context,
+        )
+        summary = pb.ExtendSummary(
+            input_frames=session.session.frames_pushed,
+            generated_frames=num_frames,
+            chunks=len(latencies),
+            fps=config.fps,
+            wall_ms=(time.perf_counter() - started) * 1000.0,
+            mean_chunk_latency_ms=sum(latencies.values()) / len(latencies),
+            max_chunk_latency_ms=max(latencies.values()),
+        )
+        await context.write(pb.ExtendResponse(summary=summary))
 
     async def _open(self, config: pb.SessionConfig) -> WireSession:
-        return await run_blocking(
-            self._pool, WireSession, self._engine, config, self._settings.max_message_bytes
+        settings = self._settings
+        return await run_step(
+            self._pool,
+            WireSession,
+            self._engine,
+            config,
+            settings.max_message_bytes,
+            settings.limits,
         )
 
     async def _send_chunks(
@@ -131,11 +215,12 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
         the prefetch depth.
         """
         latencies: dict[int, float] = {}
-        chunks = await run_blocking(self._pool, session.chunks, num_frames, field)
+        chunks = await run_step(self._pool, session.chunks, num_frames, field)
         async with Prefetch(self._pool, chunks, self._settings.prefetch_chunks) as ahead:
             async for chunk in ahead:
                 latencies[chunk.chunk_index] = chunk.latency_ms
                 await context.write(wrap(chunk))
+                self._metrics.chunk_sent(chunk.latency_ms, len(chunk.frames))
         return latencies
 
     async def _abort_full(self, context: grpc.aio.ServicerContext) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
+from serve.limits import Limits
+
 DEFAULT_PORT = 50051
 DEFAULT_MAX_SESSIONS = 8
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a few seconds of 1080p RGB24, or a short mp4
@@ -27,6 +29,8 @@ class ServerSettings:
     # so every session can wait for the same tick. The engine's batcher bounds the device work
     # in flight (Engine workers), so threads beyond the cores add no contention.
     engine_threads: int | None = None
+    limits: Limits = Limits()  # the work one request may cause
+    metrics_port: int | None = None  # Prometheus /metrics on host:port; None: not served
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -48,6 +52,11 @@ class ServerSettings:
         if self.engine_threads is not None and self.engine_threads < 1:
             raise ValueError(
                 f"engine_threads={self.engine_threads} is out of range; accepted: >= 1"
+            )
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ValueError(
+                f"metrics_port={self.metrics_port} is out of range; accepted: 0 (any free) to "
+                "65535, or None for no metrics endpoint"
             )
         if self.token is not None and not self.token:
             raise ValueError("token is empty; accepted: a non-empty string, or None for no auth")

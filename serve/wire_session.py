@@ -9,13 +9,16 @@ it on as INVALID_ARGUMENT unchanged.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from serve.frames import array_to_frame, check_encoding, check_side, frames_to_array
+from serve.frames import array_to_frame, check_encoding, check_side, iter_frames
+from serve.limits import MAX_GUIDANCE, Limits, echo
 from serve.wire import stream_pb2 as pb
 from stream.media.frame_rate import FrameRateConverter, check_fps
 from stream.media.video_io import resize_center_crop
@@ -28,6 +31,12 @@ if TYPE_CHECKING:  # the client imports seconds_to_frames from here without JAX
 
 MAX_EXTEND_FRAMES = 2**32 - 1  # what ExtendCommand.num_frames can say
 _MESSAGE_OVERHEAD_BYTES = 4096  # field tags and the chunk's other fields, generously
+# Frames decoded and pushed per step of a push: a cancelled call's thread is free within one step.
+PUSH_STEP_FRAMES = 4
+
+
+class Stopped(Exception):
+    """The call a step belongs to was cancelled or ran out of time; the work was left unfinished."""
 
 
 @contextlib.contextmanager
@@ -69,24 +78,33 @@ def _numeric_leaves(tree: Any, prefix: str = "") -> dict[str, float]:
 
 
 def _prediction_error(error: PredictionError) -> pb.PredictionError:
+    # The engine says NaN for a measure over no frames; the wire says 0 and the count says none.
     return pb.PredictionError(
         latent_frames=error.latent_frames,
-        latent_norm=error.latent_norm,
-        latent_rms=error.latent_rms,
+        latent_norm=error.latent_norm if error.latent_frames else 0.0,
+        latent_rms=error.latent_rms if error.latent_frames else 0.0,
         pixel_frames=error.pixel_frames,
-        psnr_db=error.psnr_db,
+        psnr_db=error.psnr_db if error.pixel_frames else 0.0,
     )
 
 
 class WireSession:
-    def __init__(self, engine: Engine, config: pb.SessionConfig, max_message_bytes: int):
+    def __init__(
+        self, engine: Engine, config: pb.SessionConfig, max_message_bytes: int, limits: Limits
+    ):
         self.engine = engine
+        self.limits = limits
         image_size = engine.config.image_size
         anchor = config.anchor or DEFAULT_ANCHOR
         if anchor not in ANCHOR_MODES:
             raise ValueError(
-                f"config.anchor={anchor!r} is not an anchor mode; accepted: "
+                f"config.anchor={echo(anchor)} is not an anchor mode; accepted: "
                 f"{', '.join(ANCHOR_MODES)} (or empty for {DEFAULT_ANCHOR})"
+            )
+        if config.HasField("guidance") and not 0 <= config.guidance <= MAX_GUIDANCE:
+            raise ValueError(
+                f"config.guidance={config.guidance} is out of range; accepted: 0 to "
+                f"{MAX_GUIDANCE:g} (or unset for the model's default)"
             )
         window_limit = engine.config.dit.window_frames
         if config.window_latent_frames > window_limit:
@@ -148,17 +166,34 @@ class WireSession:
             frames_per_chunk=config.frames_per_chunk,
         )
 
-    def push_message(self, frames: pb.Frames, field: str) -> pb.FramesAccepted:
-        return self.push(frames_to_array(frames, field, self.engine.config.image_size))
+    def push_message(
+        self, frames: pb.Frames, field: str, stop: threading.Event | None = None
+    ) -> pb.FramesAccepted:
+        """Decodes and pushes a Frames message PUSH_STEP_FRAMES frames at a time (any split
+        gives the same session), raising Stopped between steps once `stop` is set."""
+        limits = self.limits
+        size = self.engine.config.image_size
+        decoded = iter_frames(
+            frames, field, size, limits.frames_per_message, limits.pixels_per_message
+        )
+        while True:
+            if stop is not None and stop.is_set():
+                raise Stopped(f"{field}: stopped after {self.session.frames_pushed} frames")
+            step = list(itertools.islice(decoded, PUSH_STEP_FRAMES))
+            if not step:
+                return self.accepted()
+            self.push(np.stack(step))  # (<= PUSH_STEP_FRAMES, size, size, 3)
 
-    def push(self, frames: np.ndarray) -> pb.FramesAccepted:
-        """Real frames at the source rate, uint8 (N, H, W, 3); answers how many are in (at the
-        model's rate) and the live drift."""
+    def push(self, frames: np.ndarray) -> None:
+        """Real frames at the source rate, uint8 (N, H, W, 3)."""
         frames = self._frame_rate(frames)  # (M, H, W, 3), M >= 0 at the model's fps
         if len(frames):
             with naming("frames"):
                 self.session.push(frames)
         self._next_frame = self.session.frames_pushed
+
+    def accepted(self) -> pb.FramesAccepted:
+        """How many frames are in (at the model's rate), and the live drift."""
         error = self.session.prediction_error
         return pb.FramesAccepted(
             frames_pushed=self.session.frames_pushed,
@@ -168,29 +203,46 @@ class WireSession:
 
     def chunks(self, num_frames: int, field: str) -> Iterator[pb.Chunk]:
         """Checks the request now, then generates the frames chunk by chunk as it is iterated."""
-        if num_frames < 1:
-            raise ValueError(f"{field}={num_frames} is out of range; accepted: >= 1")
+        check_generated(num_frames, field, self.limits)
         with naming(field):
             pieces = self.session.stream(num_frames)
         return self._chunks(pieces, num_frames)
 
     def _chunks(self, pieces: Iterator[np.ndarray], num_frames: int) -> Iterator[pb.Chunk]:
         sent = 0
-        for piece in pieces:  # (n, S, S, 3), all from the chunk last_chunk describes
-            info = self.session.last_chunk
-            sent += len(piece)
-            yield pb.Chunk(
-                chunk_index=info.index,
-                first_frame_index=self._next_frame,
-                frames=[self._to_wire(frame) for frame in piece],
-                latency_ms=info.latency_ms,
-                anchor_penalty=info.anchor_penalty,
-                last_of_request=sent == num_frames,
-            )
-            self._next_frame += len(piece)
+        # Closed with this generator, not whenever collected: the engine counts a streaming
+        # session as active (and its batcher waits for it) until its stream ends.
+        with contextlib.closing(pieces):
+            for piece in pieces:  # (n, S, S, 3), all from the chunk last_chunk describes
+                info = self.session.last_chunk
+                if not math.isfinite(info.anchor_penalty):
+                    raise ValueError(
+                        f"config.guidance={self.session.guidance:g}: the rollout diverged at "
+                        f"chunk {info.index} (anchor penalty {info.anchor_penalty}); accepted: a "
+                        "smaller guidance"
+                    )
+                sent += len(piece)
+                yield pb.Chunk(
+                    chunk_index=info.index,
+                    first_frame_index=self._next_frame,
+                    frames=[self._to_wire(frame) for frame in piece],
+                    latency_ms=info.latency_ms,
+                    anchor_penalty=info.anchor_penalty,
+                    last_of_request=sent == num_frames,
+                )
+                self._next_frame += len(piece)
 
     def _to_wire(self, frame: np.ndarray) -> pb.Frame:
         return array_to_frame(resize_center_crop(frame, *self.output_size), self.output_encoding)
+
+
+def check_generated(num_frames: int, field: str, limits: Limits) -> int:
+    if not 1 <= num_frames <= limits.generated_frames:
+        raise ValueError(
+            f"{field}={num_frames} is out of range; accepted: 1..{limits.generated_frames} (the "
+            "server's --max-generated-frames)"
+        )
+    return num_frames
 
 
 def seconds_to_frames(seconds: float, fps: float, field: str) -> int:

@@ -13,6 +13,7 @@ import pytest
 from serve.background import BackgroundServer
 from serve.client import StreamClient
 from serve.concurrency import Prefetch
+from serve.limits import DEFAULT_GENERATED_FRAMES
 from serve.settings import ServerSettings
 
 
@@ -53,7 +54,7 @@ def test_full_server_answers_resource_exhausted(one_slot_server, client, clip):
 def test_cancelled_session_frees_its_slot_at_once(one_slot_server, client, clip):
     live = client.session()
     live.push(clip)
-    live.request_extension(100_000)  # would run for many minutes if the cancel went unseen
+    live.request_extension(DEFAULT_GENERATED_FRAMES)  # minutes of work, if the cancel went unseen
     next(live.events())
     live.cancel()
     assert _wait_for_free_slots(one_slot_server) < 5.0

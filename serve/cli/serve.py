@@ -9,11 +9,33 @@ from serve.cli.options import (
     add_checkpoint_option,
     add_compilation_cache_option,
 )
+from serve.limits import Limits
 from serve.settings import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MAX_SESSIONS,
     DEFAULT_PORT,
+)
+
+# flag, Limits field, metavar, help (the default is appended)
+LIMIT_FLAGS = (
+    ("--max-frames-per-message", "frames_per_message", "N", "frames in one Frames message"),
+    (
+        "--max-pixels-per-message",
+        "pixels_per_message",
+        "N",
+        "decoded pixels (width x height summed over frames) in one Frames message",
+    ),
+    ("--max-job-frames", "job_frames", "N", "frames of an Extend job's video, as stored"),
+    ("--max-job-pixels", "job_pixels", "N", "decoded pixels of an Extend job's video"),
+    (
+        "--max-generated-frames",
+        "generated_frames",
+        "N",
+        "frames one extend request or job may ask for",
+    ),
+    ("--idle-seconds", "idle_seconds", "S", "a session silent this long is ended"),
+    ("--max-call-seconds", "call_seconds", "S", "any session or job is ended after this long"),
 )
 
 
@@ -77,6 +99,29 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="S",
         help="at shutdown, how long running calls may still take (default: %(default)g)",
     )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: not served; 0 "
+        "picks a free port, printed at start)",
+    )
+    limits = serve.add_argument_group(
+        "limits",
+        "the work one request may cause; beyond them, INVALID_ARGUMENT or "
+        "DEADLINE_EXCEEDED (GetModelInfo reports them)",
+    )
+    defaults = Limits()
+    for flag, field, metavar, text in LIMIT_FLAGS:
+        default = getattr(defaults, field)
+        limits.add_argument(
+            flag,
+            type=type(default),
+            default=default,
+            metavar=metavar,
+            dest=f"limit_{field}",
+            help=f"{text} (default: %(default)s)",
+        )
     add_compilation_cache_option(serve)
     serve.set_defaults(run=run)
 

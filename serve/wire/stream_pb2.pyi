@@ -181,7 +181,7 @@ class GetModelInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "image_size", "fps", "frames_per_chunk", "latent_frames_per_chunk", "window_latent_frames", "default_steps", "default_guidance", "anchor_modes", "default_anchor", "metrics", "max_message_bytes", "max_sessions")
+    __slots__ = ("name", "image_size", "fps", "frames_per_chunk", "latent_frames_per_chunk", "window_latent_frames", "default_steps", "default_guidance", "anchor_modes", "default_anchor", "metrics", "max_message_bytes", "max_sessions", "max_frames_per_message", "max_pixels_per_message", "max_job_frames", "max_job_pixels", "max_frame_side", "max_generated_frames", "max_guidance", "video_formats", "idle_timeout_seconds", "max_call_seconds")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +202,16 @@ class ModelInfo(_message.Message):
     METRICS_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAMES_PER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    MAX_PIXELS_PER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    MAX_JOB_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MAX_JOB_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAME_SIDE_FIELD_NUMBER: _ClassVar[int]
+    MAX_GENERATED_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MAX_GUIDANCE_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FORMATS_FIELD_NUMBER: _ClassVar[int]
+    IDLE_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CALL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     image_size: int
     fps: float
@@ -215,4 +225,14 @@ class ModelInfo(_message.Message):
     metrics: _containers.ScalarMap[str, float]
     max_message_bytes: int
     max_sessions: int
-    def __init__(self, name: _Optional[str] = ..., image_size: _Optional[int] = ..., fps: _Optional[float] = ..., frames_per_chunk: _Optional[int] = ..., latent_frames_per_chunk: _Optional[int] = ..., window_latent_frames: _Optional[int] = ..., default_steps: _Optional[int] = ..., default_guidance: _Optional[float] = ..., anchor_modes: _Optional[_Iterable[str]] = ..., default_anchor: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., max_message_bytes: _Optional[int] = ..., max_sessions: _Optional[int] = ...) -> None: ...
+    max_frames_per_message: int
+    max_pixels_per_message: int
+    max_job_frames: int
+    max_job_pixels: int
+    max_frame_side: int
+    max_generated_frames: int
+    max_guidance: float
+    video_formats: _containers.RepeatedScalarFieldContainer[str]
+    idle_timeout_seconds: float
+    max_call_seconds: float
+    def __init__(self, name: _Optional[str] = ..., image_size: _Optional[int] = ..., fps: _Optional[float] = ..., frames_per_chunk: _Optional[int] = ..., latent_frames_per_chunk: _Optional[int] = ..., window_latent_frames: _Optional[int] = ..., default_steps: _Optional[int] = ..., default_guidance: _Optional[float] = ..., anchor_modes: _Optional[_Iterable[str]] = ..., default_anchor: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., max_message_bytes: _Optional[int] = ..., max_sessions: _Optional[int] = ..., max_frames_per_message: _Optional[int] = ..., max_pixels_per_message: _Optional[int] = ..., max_job_frames: _Optional[int] = ..., max_job_pixels: _Optional[int] = ..., max_frame_side: _Optional[int] = ..., max_generated_frames: _Optional[int] = ..., max_guidance: _Optional[float] = ..., video_formats: _Optional[_Iterable[str]] = ..., idle_timeout_seconds: _Optional[float] = ..., max_call_seconds: _Optional[float] = ...) -> None: ...

@@ -57,10 +57,11 @@ class VideoStreamServicer:
     """
 
     def Session(self, request_iterator, context):
-        """A live session. The first request must be a SessionConfig, answered by SessionReady. Then, in
-        any order and as often as wanted: Frames (answered by FramesAccepted) and ExtendCommand
-        (answered by one or more Chunk messages, the last with last_of_request set). Requests are
-        handled one at a time in the order sent, so responses come back in that order too.
+        """A live session. The first request must be a SessionConfig, answered by SessionReady (a session
+        that ends before sending one is INVALID_ARGUMENT). Then, in any order and as often as wanted:
+        Frames (answered by FramesAccepted) and ExtendCommand (answered by one or more Chunk messages,
+        the last with last_of_request set). Requests are handled one at a time in the order sent, so
+        responses come back in that order too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

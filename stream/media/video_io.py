@@ -28,6 +28,15 @@ _READABLE = "a video file FFmpeg can read (mp4, mkv, webm, avi, mov, ...)"
 
 
 @dataclasses.dataclass(frozen=True)
+class DecodeLimits:
+    """Bounds on what reading untrusted bytes may cost, checked before the cost is paid."""
+
+    formats: tuple[str, ...]  # FFmpeg demuxer names allowed to probe the input (no network ones)
+    max_side: int  # largest width or height of a picture, from the header before decoding
+    max_pixels: int  # decoded pixels (width * height summed over frames) of the whole read
+
+
+@dataclasses.dataclass(frozen=True)
 class VideoInfo:
     path: str  # the file as given, or "<bytes>"
     width: int
@@ -64,9 +73,9 @@ def probe_video(source: VideoSource) -> VideoInfo:
         )
 
 
-def video_fps(source: VideoSource) -> float:
+def video_fps(source: VideoSource, limits: DecodeLimits | None = None) -> float:
     """The first video stream's frame rate, from its header alone (probe_video reads the file)."""
-    with _open_video(source) as (_, stream, _):
+    with _open_video(source, limits) as (_, stream, _):
         return _stream_fps(stream)
 
 
@@ -98,24 +107,30 @@ def iter_video(
     size: int | tuple[int, int] | None = None,
     start: int = 0,
     max_frames: int | None = None,
+    limits: DecodeLimits | None = None,
 ) -> Iterator[np.ndarray]:
     """Same frames as read_video, one uint8 (H, W, 3) array at a time, decoded on demand.
 
-    Arguments and the file's existence are checked now; a file that cannot be opened or decoded
-    raises its ValueError from the iteration.
+    Arguments and the file's existence are checked now; a file that cannot be opened or decoded,
+    or that goes past `limits`, raises its ValueError from the iteration.
     """
     name = _describe(source)
     target = _target_size(size, name)
     _check_range(start, max_frames, name)
     _check_exists(source, name)
-    return _iterate(source, target, start, max_frames)
+    return _iterate(source, target, start, max_frames, limits)
 
 
 def _iterate(
-    source: VideoSource, target: tuple[int, int] | None, start: int, max_frames: int | None
+    source: VideoSource,
+    target: tuple[int, int] | None,
+    start: int,
+    max_frames: int | None,
+    limits: DecodeLimits | None,
 ) -> Iterator[np.ndarray]:
-    with _open_video(source) as (container, stream, name):
-        yield from _decode(container, stream, name, target, start, max_frames)
+    with _open_video(source, limits) as (container, stream, name):
+        max_pixels = None if limits is None else limits.max_pixels
+        yield from _decode(container, stream, name, target, start, max_frames, max_pixels)
 
 
 def resize_center_crop(frame: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -175,23 +190,44 @@ def _check_exists(source: VideoSource, name: str) -> None:
 
 @contextlib.contextmanager
 def _open_video(
-    source: VideoSource,
+    source: VideoSource, limits: DecodeLimits | None = None
 ) -> Iterator[tuple[av.container.InputContainer, av.VideoStream, str]]:
     """The open container, its first video stream and the input's name; closes on exit."""
     name = _describe(source)
     _check_exists(source, name)
     target = io.BytesIO(source) if name == "<bytes>" else name
+    readable = _READABLE if limits is None else f"a video in one of: {', '.join(limits.formats)}"
+    # The decoder's own cap makes FFmpeg refuse a larger picture before allocating it, also one
+    # that appears after the header (a size change mid-stream).
+    options = (
+        {}
+        if limits is None
+        else {"format_whitelist": ",".join(limits.formats), "max_pixels": str(limits.max_side**2)}
+    )
     try:
-        container = av.open(target, mode="r")
+        container = av.open(target, mode="r", options=options)
     except (av.FFmpegError, OSError) as error:
         raise ValueError(
-            f"{name}: cannot open as a video ({error}); expected {_READABLE}"
+            f"{name}: cannot open as a video ({error}); expected {readable}"
         ) from error
     with container:
         if not container.streams.video:
             kinds = ", ".join(stream.type for stream in container.streams) or "none"
-            raise ValueError(f"{name}: no video stream (streams: {kinds}); expected {_READABLE}")
-        yield container, container.streams.video[0], name
+            raise ValueError(f"{name}: no video stream (streams: {kinds}); expected {readable}")
+        stream = container.streams.video[0]
+        if limits is not None:
+            _check_picture_size(stream, name, limits.max_side)
+            stream.codec_context.options = {"max_pixels": str(limits.max_side**2)}
+        yield container, stream, name
+
+
+def _check_picture_size(stream: av.VideoStream, name: str, max_side: int) -> None:
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width > max_side or height > max_side:
+        raise ValueError(
+            f"{name}: its pictures are {width}x{height}; accepted: at most {max_side} pixels a "
+            "side (checked before decoding)"
+        )
 
 
 def _decode(
@@ -201,15 +237,23 @@ def _decode(
     target: tuple[int, int] | None,
     start: int,
     max_frames: int | None,
+    max_pixels: int | None = None,
 ) -> Iterator[np.ndarray]:
     if max_frames == 0:
         return
     stop = math.inf if max_frames is None else start + max_frames
     stream.thread_type = "AUTO"  # frame and slice threads: decoding is the cost of reading
-    decoded = 0
+    decoded = pixels = 0
     try:
         for frame in container.decode(stream):
             decoded += 1
+            # The decoder caps each picture, so the total is passed by at most one picture.
+            pixels += frame.width * frame.height
+            if max_pixels is not None and pixels > max_pixels:
+                raise ValueError(
+                    f"{name}: its frames hold more than {max_pixels} pixels; accepted: at most "
+                    f"{max_pixels} decoded pixels (frames x width x height)"
+                )
             if decoded <= start:
                 continue  # frames before start are decoded, since seeking lands on keyframes
             if target is None:

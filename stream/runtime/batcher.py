@@ -61,6 +61,18 @@ class Batcher:
         self.ticks = 0  # batched calls made, for measurement
         self.calls = 0  # calls they served
 
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for a tick now (read-only; for monitoring)."""
+        with self._lock:
+            return len(self._waiting)
+
+    @property
+    def active_sessions(self) -> int:
+        """Sessions inside an active() block now (read-only; for monitoring)."""
+        with self._lock:
+            return self._active
+
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
         """Marks a session that will call again soon (pushing or streaming) for the block."""

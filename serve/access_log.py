@@ -1,0 +1,83 @@
+"""One log line per call, with a request id, and the call counted by its status code.
+
+The request id is the caller's `x-request-id` metadata when it sends a usable one (printable
+ASCII, at most ECHO_CHARS characters) or one made up here; either way it comes back in the
+call's trailing metadata, so a client can quote it and an operator find the line. Lines go to the
+`serve.access` logger: `stream serve` prints them on stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from serve.handlers import behavior_of, rebuilt
+from serve.limits import ECHO_CHARS
+from serve.metrics import ServerMetrics
+
+REQUEST_ID_KEY = "x-request-id"
+logger = logging.getLogger("serve.access")
+
+
+def request_id(metadata: Any) -> str:
+    """The caller's request id if usable, else a new one."""
+    for key, value in metadata or ():
+        usable = isinstance(value, str) and 0 < len(value) <= ECHO_CHARS and value.isascii()
+        if key == REQUEST_ID_KEY and usable and value.isprintable():
+            return value
+    return uuid.uuid4().hex
+
+
+class AccessLogInterceptor(grpc.aio.ServerInterceptor):
+    """Applies to the methods under `prefix` (a service's "/package.Service/"); put it first, so
+    that it also sees the calls later interceptors refuse."""
+
+    def __init__(self, prefix: str, metrics: ServerMetrics):
+        self._prefix = prefix
+        self._metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(details)
+        if handler is None or not details.method.startswith(self._prefix):
+            return handler
+        method = details.method.removeprefix(self._prefix)
+        inner = behavior_of(handler)
+        rid = request_id(details.invocation_metadata)
+
+        async def logged(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            context.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                return await inner(request, context)
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception:
+                code = grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                self._metrics.call_ended(method, code.name)
+                logger.info(
+                    "request_id=%s method=%s code=%s seconds=%.3f peer=%s",
+                    rid,
+                    method,
+                    code.name,
+                    time.perf_counter() - started,
+                    context.peer(),
+                )
+
+        return rebuilt(handler, logged)
