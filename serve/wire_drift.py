@@ -4,7 +4,8 @@ Per anchor mode and world seed, a live session (anchor = mode, noise seed = worl
 world's first frames, then one extension of the whole rollout, streamed chunk by chunk. The client
 has no VAE, so ||eps_t|| here is the pixel-space error of each group of 4 frames (one latent
 frame) against the exact world frames (L2 over the group in [0, 1] units, and its per-element
-RMS), next to PSNR, the server's anchor penalty and the colour identity. Then the true frames are
+RMS), next to PSNR, the server's anchor penalty and the colour identity; its saturation ceiling
+is the same distance between unrelated groups of 4 true frames. Then the true frames are
 pushed, 4 at a time, for the horizon the server scores
 (stream.runtime.session.MAX_SCORED_LATENTS): each
 FramesAccepted carries the running mean of the latent ||eps|| the server measured, from which the
@@ -28,6 +29,7 @@ from serve.wire import stream_pb2 as pb
 from stream.lab.drift import DriftSettings, Rollout, colour_identity
 from stream.lab.drift_plot import plot_drift
 from stream.lab.drift_run import summarise, write_csv
+from stream.lab.saturation import saturation_ceiling
 from stream.media.worlds import make_world
 from stream.metrics import psnr_from_mse
 from stream.model.vae import TEMPORAL_FACTOR
@@ -119,7 +121,10 @@ class WireDrift:
             }
             for i, eps in enumerate(_latent_errors(accepted))
         ]
-        return Rollout(mode, seed, rows, [], []), latent_rows
+        truth = world.frames(self.context_frames, self.rollout_frames).astype(np.float32) / 255.0
+        groups = truth.reshape(-1, TEMPORAL_FACTOR, *truth.shape[1:])  # (T, 4, S, S, 3)
+        ceiling = saturation_ceiling(groups, seed=seed)
+        return Rollout(mode, seed, rows, [], [], ceiling), latent_rows
 
 
 def run_wire_drift(
@@ -144,7 +149,8 @@ def run_wire_drift(
         "eps_space": "pixels",
         "settings": {**settings.__dict__, "window": lab.window, "server": client.target},
         "chunks_per_rollout": lab.chunks,
-        "modes": summarise(rollouts),
+        "saturation_fraction": settings.saturation_fraction,
+        "modes": summarise(rollouts, settings.saturation_fraction),
         "server_latent_eps": {
             mode: float(np.mean([r["latent_eps_norm"] for r in latent_rows if r["mode"] == mode]))
             for mode in settings.modes

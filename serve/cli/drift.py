@@ -50,6 +50,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     drift.add_argument("--twin-chunks", type=int, default=60, help="length of twin rollouts")
     drift.add_argument("--window", type=int, default=None, help="latent frames of context")
     drift.add_argument("--steps", type=int, default=None, help="Euler steps per chunk")
+    drift.add_argument(
+        "--saturation-fraction",
+        type=float,
+        default=0.5,
+        help="fit the growth laws below this fraction of the error's ceiling, the distance "
+        "between unrelated true frames (default 0.5)",
+    )
     drift.add_argument("--out", default="drift_results", help="results folder")
     drift.add_argument("--json", action="store_true", help="print the summary as JSON")
     drift.set_defaults(run=run)
@@ -90,6 +97,7 @@ def _settings(args: argparse.Namespace) -> DriftSettings:
         twin_chunks=args.twin_chunks,
         window=args.window,
         steps=args.steps,
+        saturation_fraction=args.saturation_fraction,
     )
 
 

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stream.lab.jacobian import chunk_map_jvp, power_iteration
+from stream.lab.saturation import DEFAULT_FRACTION, saturation_ceiling
 from stream.media.pixels import to_unit
 from stream.media.video_io import read_video
 from stream.media.worlds import make_world
@@ -49,23 +50,29 @@ class DriftSettings:
     twin_delta: float = 1e-3  # size of the context perturbation, relative to the context norm
     window: int | None = None  # latent frames of rolling context (default: the model's)
     steps: int | None = None
+    # Growth laws are fitted below this fraction of the saturation ceiling (saturation.py).
+    saturation_fraction: float = DEFAULT_FRACTION
 
     def __post_init__(self) -> None:
         for mode in self.modes:
             check_anchor_mode(mode)
         if self.minutes <= 0:
             raise ValueError(f"minutes={self.minutes} must be > 0")
+        if not 0 < self.saturation_fraction <= 1:
+            raise ValueError(f"saturation_fraction={self.saturation_fraction} must be in (0, 1]")
         if not self.seeds:
             raise ValueError("seeds must name at least one world seed")
 
 
 @dataclasses.dataclass
 class Truth:
-    """A true video as the model sees it: frames and their latent encoding, frame 0 first."""
+    """A true video as the model sees it: frames and their latent encoding, frame 0 first, and
+    the ceiling of rollout error against it (saturation.saturation_ceiling)."""
 
     name: str
     frames: Callable[[int, int], np.ndarray]  # (start, count) -> uint8 (count, S, S, 3)
     latents: np.ndarray  # (T, h, w, C)
+    ceiling: float
 
 
 def encode_video(engine: Engine, frames: np.ndarray) -> np.ndarray:
@@ -103,6 +110,7 @@ class Rollout:
     rows: list[dict]
     rho: list[dict]
     twin: list[dict]
+    ceiling: float  # of ||eps_t||: the distance between unrelated frames of the truth
 
 
 class DriftLab:
@@ -179,6 +187,7 @@ class DriftLab:
                         "seconds": TEMPORAL_FACTOR * t / config.fps,
                         "eps_norm": float(np.sqrt((error**2).sum())),
                         "eps_rms": float(np.sqrt((error**2).mean())),
+                        "eps_over_ceiling": float(np.sqrt((error**2).sum())) / truth.ceiling,
                         "psnr_db": frame_psnr(predicted, true_pixels),
                         "anchor_penalty": float(penalties[f]),
                         "identity_pred": float(colour_identity(predicted, first_frame).mean()),
@@ -186,7 +195,7 @@ class DriftLab:
                     }
                 )
             progress()
-        return Rollout(mode, seed, rows, rho, twin)
+        return Rollout(mode, seed, rows, rho, twin, truth.ceiling)
 
     def _start(self, context: jax.Array, settings: SessionSettings) -> Timeline:
         """The timeline after the context latents (K, h, w, C), the first of them z_0."""
@@ -206,7 +215,8 @@ class DriftLab:
 def world_truth(engine: Engine, family: str, seed: int, latents: int) -> Truth:
     world = make_world(family, seed=seed, size=engine.config.image_size)
     frames = world.frames(0, 1 + TEMPORAL_FACTOR * (latents - 1))
-    return Truth(f"{family}:{seed}", world.frames, encode_video(engine, frames))
+    encoded = encode_video(engine, frames)  # (latents, h, w, C)
+    return Truth(f"{family}:{seed}", world.frames, encoded, saturation_ceiling(encoded, seed=seed))
 
 
 def clip_truth(engine: Engine, path: str) -> Truth:
@@ -218,7 +228,8 @@ def clip_truth(engine: Engine, path: str) -> Truth:
     def window(start: int, count: int) -> np.ndarray:
         return frames[start : start + count]
 
-    return Truth(f"clip:{pathlib.Path(path).name}", window, encode_video(engine, frames))
+    encoded = encode_video(engine, frames)  # (1 + k, h, w, C)
+    return Truth(f"clip:{pathlib.Path(path).name}", window, encoded, saturation_ceiling(encoded))
 
 
 def total_latents(engine: Engine, minutes: float) -> int:

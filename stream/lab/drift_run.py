@@ -4,8 +4,9 @@ Outputs in the results folder:
 - series.csv: one row per (source, mode, seed, latent frame) with eps norm and RMS, PSNR, anchor
   penalty and colour identity of prediction and truth;
 - rho.csv: spectral-radius estimates along each trajectory; twin.csv: twin-rollout distances;
-- summary.json: per mode, the fits of both growth laws over the unsaturated range, the winner,
-  rho(J) mean and spread, the twin growth rate per chunk, wall time;
+- summary.json: per mode, the saturation ceiling of ||eps_t|| and where the series passes a
+  fraction of it, the fits of both growth laws below that point, the winner, rho(J) mean and
+  spread, the twin growth rate per chunk, wall time;
 - drift.png: ||eps_t|| against t per mode with fitted curves, linear and log-log panels.
 """
 
@@ -30,7 +31,8 @@ from stream.lab.drift import (
     world_truth,
 )
 from stream.lab.drift_plot import plot_drift
-from stream.lab.growth import Fit, fit_exponential, fit_power, saturation_index
+from stream.lab.growth import saturation_index
+from stream.lab.saturation import fit_below_saturation
 from stream.runtime.engine import Engine
 
 
@@ -41,27 +43,6 @@ def write_csv(path: pathlib.Path, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-
-
-def _fit_both(seconds: np.ndarray, eps: np.ndarray) -> dict[str, Any]:
-    """Fit both laws up to saturation; t is measured from the first predicted frame."""
-    saturated = saturation_index(eps)
-    end = len(eps) if saturated is None else max(saturated, 8)
-    t = seconds[:end] - seconds[0] + (seconds[1] - seconds[0])  # > 0 for the power law
-    y = eps[:end]
-    fits: dict[str, Fit] = {"exponential": fit_exponential(t, y), "power": fit_power(t, y)}
-    winner = max(fits.values(), key=lambda fit: fit.r2)
-    return {
-        "saturation_found": saturated is not None,
-        "fit_until_s": float(seconds[end - 1]),
-        "lambda_per_s": fits["exponential"].rate,
-        "r2_exponential": fits["exponential"].r2,
-        "alpha": fits["power"].rate,
-        "r2_power": fits["power"].r2,
-        "winner": winner.law,
-        "fits": {law: fit.__dict__ for law, fit in fits.items()},
-        "t_offset_s": float(seconds[0] - (seconds[1] - seconds[0])),
-    }
 
 
 def _twin_rate(twin: list[dict[str, Any]]) -> float:
@@ -76,7 +57,9 @@ def _twin_rate(twin: list[dict[str, Any]]) -> float:
     return float(np.exp(slope))
 
 
-def summarise(rollouts: list[Rollout]) -> dict[str, Any]:
+def summarise(rollouts: list[Rollout], fraction: float) -> dict[str, Any]:
+    """Per mode: the mean series over seeds fitted below `fraction` of the mean ceiling, and each
+    seed's series below its own ceiling."""
     summary: dict[str, Any] = {}
     for mode in dict.fromkeys(r.mode for r in rollouts):
         mine = [r for r in rollouts if r.mode == mode]
@@ -85,6 +68,7 @@ def summarise(rollouts: list[Rollout]) -> dict[str, Any]:
         seconds = np.array([row["seconds"] for row in mine[0].rows[:length]])
         rhos = np.array([row["rho"] for r in mine for row in r.rho])
         twin_rates = np.array([_twin_rate(r.twin) for r in mine])
+        ceiling = float(np.mean([r.ceiling for r in mine]))
         summary[mode] = {
             "seeds": [r.seed for r in mine],
             "eps_final_mean": float(eps[:, -1].mean()),
@@ -98,9 +82,10 @@ def summarise(rollouts: list[Rollout]) -> dict[str, Any]:
             "twin_growth_per_chunk": float(np.nanmean(twin_rates))
             if np.isfinite(twin_rates).any()
             else float("nan"),
-            **_fit_both(seconds, eps.mean(axis=0)),
+            **fit_below_saturation(seconds, eps.mean(axis=0), ceiling, fraction),
             "per_seed": [
-                {"seed": r.seed, **_fit_both(seconds, eps[i])} for i, r in enumerate(mine)
+                {"seed": r.seed, **fit_below_saturation(seconds, eps[i], r.ceiling, fraction)}
+                for i, r in enumerate(mine)
             ],
         }
     return summary
@@ -149,8 +134,11 @@ def run_drift(
         "fps": engine.config.fps,
         "settings": {**settings.__dict__, "window": lab.window, "clip": clip},
         "chunks_per_rollout": chunks,
-        "modes": summarise(world_rollouts),
-        "clip_modes": summarise(clip_rollouts) if clip_rollouts else {},
+        "saturation_fraction": settings.saturation_fraction,
+        "modes": summarise(world_rollouts, settings.saturation_fraction),
+        "clip_modes": summarise(clip_rollouts, settings.saturation_fraction)
+        if clip_rollouts
+        else {},
         "wall_time_s": time.perf_counter() - started,
     }
     write_csv(out / "series.csv", rows)
@@ -164,15 +152,17 @@ def run_drift(
 def format_summary(summary: dict[str, Any]) -> str:
     header = (
         f"{'mode':<10} {'lambda/s':>9} {'R2 exp':>7} {'alpha':>6} {'R2 pow':>7} {'winner':>12} "
-        f"{'rho(J)':>13} {'twin/chunk':>10} {'eps end':>8} {'sat.':>6}"
+        f"{'rho(J)':>13} {'twin/chunk':>10} {'eps end':>8} {'/ceil':>6} {'fit until':>9}"
     )
-    lines = [f"model: {summary['model']}", header]
+    fraction = summary.get("saturation_fraction", 0.5)
+    lines = [f"model: {summary['model']}; laws fitted below {fraction:g} of the ceiling", header]
     for mode, m in summary["modes"].items():
         lines.append(
             f"{mode:<10} {m['lambda_per_s']:>9.4f} {m['r2_exponential']:>7.3f} {m['alpha']:>6.2f} "
             f"{m['r2_power']:>7.3f} {m['winner']:>12} "
             f"{m['rho_mean']:>7.3f}±{m['rho_std']:<5.3f} {m['twin_growth_per_chunk']:>10.3f} "
-            f"{m['eps_final_mean']:>8.2f} {'yes' if m['saturation_found'] else 'no':>6}"
+            f"{m['eps_final_mean']:>8.2f} {m['eps_over_ceiling_final']:>6.2f} "
+            f"{m['fit_until_s']:>8.1f}s"
         )
     lines.append(f"wall time: {summary['wall_time_s']:.0f} s")
     return "\n".join(lines)
