@@ -26,6 +26,9 @@ from typing import Any
 
 # Long enough for a session's host work between two chunks, short against a chunk's compute.
 LINGER_S = 0.003
+# A worker with nothing to do for this long ends (the next call starts one again), so engines
+# made for a moment (a training run's periodic eval) leave no threads behind.
+IDLE_EXIT_S = 30.0
 
 
 @dataclasses.dataclass(eq=False)
@@ -57,7 +60,7 @@ class Batcher:
         self._lock = threading.Condition()
         self._waiting: list[_Call] = []
         self._active = 0
-        self._started = False
+        self._running = 0  # worker threads alive
         self.ticks = 0  # batched calls made, for measurement
         self.calls = 0  # calls they served
 
@@ -90,11 +93,10 @@ class Batcher:
         call = _Call(program, args)
         with self._lock:
             self._waiting.append(call)
-            if not self._started:
-                self._started = True
-                for index in range(self.workers):
-                    name = f"batcher-{index}"
-                    threading.Thread(target=self._serve, name=name, daemon=True).start()
+            while self._running < self.workers:
+                self._running += 1
+                name = f"batcher-{id(self):x}"
+                threading.Thread(target=self._serve, name=name, daemon=True).start()
             self._lock.notify_all()
         call.done.wait()
         if call.error is not None:
@@ -102,8 +104,7 @@ class Batcher:
         return call.result
 
     def _serve(self) -> None:
-        while True:
-            batch = self._next_tick()
+        while (batch := self._next_tick()) is not None:
             padded = [call.args for call in batch]
             padded += [padded[0]] * (self.slots - len(batch))
             try:
@@ -119,11 +120,16 @@ class Batcher:
             for call in batch:
                 call.done.set()
 
-    def _next_tick(self) -> list[_Call]:
+    def _next_tick(self) -> list[_Call] | None:
+        """The calls of the next tick, or None when this worker has been idle too long."""
         with self._lock:
             while True:
+                idle_since = time.perf_counter()
                 while not self._waiting:
-                    self._lock.wait()
+                    if time.perf_counter() - idle_since > IDLE_EXIT_S:
+                        self._running -= 1
+                        return None
+                    self._lock.wait(IDLE_EXIT_S)
                 deadline = time.perf_counter() + LINGER_S
                 while 0 < len(self._waiting) < min(self._active, self.slots):
                     left = deadline - time.perf_counter()

@@ -1,0 +1,56 @@
+"""The batcher on its own (no model): calls from many threads come back to their callers, a
+failing tick fails only its own calls, and idle workers leave no threads behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from stream.runtime import batcher as batcher_module
+from stream.runtime.batcher import Batcher
+
+
+def _doubling(program, slots):
+    if any(args[0] < 0 for args in slots):
+        raise ValueError("negative")
+    return [args[0] * 2 for args in slots]
+
+
+def _workers(batcher: Batcher) -> int:
+    return sum(thread.name == f"batcher-{id(batcher):x}" for thread in threading.enumerate())
+
+
+def test_every_caller_gets_its_own_result():
+    batcher = Batcher(_doubling, slots=4, workers=2)
+    results = {}
+
+    def call(value: int) -> None:
+        results[value] = batcher.call("double", value)
+
+    threads = [threading.Thread(target=call, args=(value,)) for value in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert results == {value: 2 * value for value in range(16)}
+
+
+def test_a_failing_call_raises_in_its_caller_and_the_batcher_keeps_serving():
+    batcher = Batcher(_doubling, slots=1)
+    with pytest.raises(ValueError, match="negative"):
+        batcher.call("double", -1)
+    assert batcher.call("double", 3) == 6
+
+
+def test_idle_workers_end_and_a_later_call_starts_them_again(monkeypatch):
+    monkeypatch.setattr(batcher_module, "IDLE_EXIT_S", 0.05)
+    batcher = Batcher(_doubling, slots=1, workers=2)
+    assert batcher.call("double", 1) == 2
+    assert _workers(batcher) == 2
+    deadline = time.monotonic() + 10
+    while _workers(batcher) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _workers(batcher) == 0
+    assert batcher.call("double", 2) == 4
