@@ -30,10 +30,17 @@ class SessionSettings(NamedTuple):
     seed: jax.Array  # of the chunk and context noise, () uint32
     steps: jax.Array  # Euler steps per chunk, () int32
     schedule: jax.Array  # diffusion times, steps + 1 used, padded with 0, (MAX_STEPS + 1,) float32
+    lowfreq_guidance: jax.Array  # lambda of the low-frequency penalty (the lab's sweep), () float32
 
 
 def session_settings(
-    window: int, anchor_on: bool, guidance: float, seed: int, steps: int, shift: float
+    window: int,
+    anchor_on: bool,
+    guidance: float,
+    seed: int,
+    steps: int,
+    shift: float,
+    lowfreq_guidance: float = 0.0,
 ) -> SessionSettings:
     schedule = np.zeros(MAX_STEPS + 1, np.float32)
     schedule[: steps + 1] = time_schedule(steps, shift)
@@ -44,6 +51,7 @@ def session_settings(
         jnp.uint32(seed),
         jnp.int32(steps),
         jnp.asarray(schedule),
+        jnp.float32(lowfreq_guidance),
     )
 
 
@@ -65,7 +73,9 @@ def denoise_chunk(
     def step(i: jax.Array, x: jax.Array) -> jax.Array:
         s, s_next = settings.schedule[i], settings.schedule[i + 1]
         velocity = model(x, jnp.full(x.shape[:2], s, jnp.float32), segments)[0]
-        return euler_update(x, velocity, s, s_next, z0, settings.guidance, origin)
+        return euler_update(
+            x, velocity, s, s_next, z0, settings.guidance, origin, settings.lowfreq_guidance
+        )
 
     return origin + jax.lax.fori_loop(0, settings.steps, step, noise)
 
