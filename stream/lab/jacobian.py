@@ -2,89 +2,73 @@
 
 No dense Jacobian is ever built: v <- J v / ||J v|| needs only jax.jvp, so the estimate scales to
 the full latent state (window x h x w x C dimensions). For large n, ||J^n v|| ~ rho(J)^n, so rho is
-read off as the geometric-mean growth per application over the later iterations, after the
-vector has aligned with the dominant eigenvectors (a complex pair rotates but grows at |lambda|).
+read off as the geometric-mean growth per application over the later half of the iterations,
+after the vector has aligned with the dominant eigenvectors (a complex pair rotates but grows at
+|lambda|). A fixed number of iterations left estimates scattered from 0.9 to 1.8 on the shipped
+model, so iteration stops when the estimate changes by less than `tolerance`, and an estimate
+that never settles says so, with the spread of the growth it averaged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
-from stream.runtime.chunk import SessionSettings, commit_chunk, denoise_chunk
-from stream.runtime.kv_cache import init_cache
+
+@dataclasses.dataclass(frozen=True)
+class RhoEstimate:
+    rho: float  # geometric-mean growth per application over the later half of the iterations
+    spread: float  # standard deviation of the per-application growth over that half
+    iterations: int
+    converged: bool  # the last iteration changed rho by less than the tolerance
 
 
 def power_iteration(
     jvp: Callable[[jax.Array], jax.Array],
     shape: tuple[int, ...],
-    iterations: int = 20,
+    max_iterations: int = 50,
+    tolerance: float = 0.01,
+    min_iterations: int = 6,
     key: jax.Array | None = None,
-) -> float:
-    """Estimate rho(J) from a function v -> J v on vectors of the given shape."""
+) -> RhoEstimate:
+    """Estimate rho(J) from a function v -> J v on vectors of the given shape, iterating until
+    the estimate changes by less than tolerance (relative) or max_iterations is reached."""
+    if max_iterations < min_iterations or min_iterations < 2:
+        raise ValueError(
+            f"max_iterations={max_iterations} must be >= min_iterations={min_iterations} >= 2"
+        )
+    if not tolerance > 0:
+        raise ValueError(f"tolerance={tolerance} must be > 0")
     key = jax.random.key(0) if key is None else key
     v = jax.random.normal(key, shape, jnp.float32)
     v = v / jnp.linalg.norm(v)
-    log_growth = []
-    for _ in range(iterations):
+    log_growth: list[float] = []
+    previous = None
+    for n in range(1, max_iterations + 1):
         jv = jvp(v)
         norm = jnp.linalg.norm(jv)
         log_growth.append(float(jnp.log(norm)))
         v = jv / norm
-    return float(np.exp(np.mean(log_growth[iterations // 2 :])))
+        later = np.array(log_growth[n // 2 :])
+        estimate = float(np.exp(later.mean()))
+        settled = previous is not None and abs(estimate - previous) < tolerance * previous
+        if n >= min_iterations and settled:
+            break
+        previous = estimate
+    return RhoEstimate(estimate, float(np.exp(later).std()), n, bool(settled))
 
 
 def spectral_radius(
     fn: Callable[[jax.Array], jax.Array],
     x: jax.Array,
-    iterations: int = 20,
+    max_iterations: int = 50,
+    tolerance: float = 0.01,
     key: jax.Array | None = None,
-) -> float:
+) -> RhoEstimate:
     """Estimate rho(dfn/dx at x) for fn mapping an array to an array of the same shape."""
     jvp = jax.jit(lambda vector: jax.jvp(fn, (x,), (vector,))[1])
-    return power_iteration(jvp, x.shape, iterations, key)
-
-
-def chunk_map_jvp(engine, window: int):
-    """A compiled J v of the one-chunk map F of a rollout.
-
-    F takes the window of latent frames the model conditions on, (W, h, w, C), ending just
-    before frame `next_frame`, to the window one chunk later. The anchor z0, the sampler's noise,
-    the context noise (from the seed, as the engine commits), the session's settings (their window
-    must be `window`) and the positions are held fixed, so F is deterministic and J = dF/dx
-    includes the shift of the window as well as the model's response. Compiled once per window;
-    returns jvp(state, tangent, z0, noise, settings, next_frame) -> J tangent.
-    """
-    config = engine.config.dit
-    context_noise = engine.config.sampler.context_noise
-    graphdef = engine.dit_def
-
-    def step(params, state, z0, noise, settings: SessionSettings, next_frame):
-        model = nnx.merge(graphdef, params)
-        anchor = z0[None, None]  # (1, 1, h, w, C): the anchor slot, committed exact
-        cache = commit_chunk(model, config, init_cache(config), anchor, settings, context_noise)
-        cache = cache._replace(length=next_frame - window)
-        cache = commit_chunk(model, config, cache, state[None], settings, context_noise)
-        last = state[None, -1:]  # (1, 1, h, w, C)
-        x = denoise_chunk(model, config, cache, noise, last, settings, z0)
-        return jnp.concatenate([state[x.shape[1] :], x[0]], axis=0)  # (W, h, w, C)
-
-    @jax.jit
-    def jvp(params, state, tangent, z0, noise, settings, next_frame):
-        def fn(x):
-            return step(params, x, z0, noise, settings, next_frame)
-
-        return jax.jvp(fn, (state,), (tangent,))[1]
-
-    def apply(state, tangent, z0, noise, settings: SessionSettings, next_frame: int):
-        if next_frame <= window:
-            raise ValueError(f"next_frame={next_frame} must exceed window={window}")
-        if int(settings.window) != window:
-            raise ValueError(f"settings.window={int(settings.window)} must be {window}")
-        return jvp(engine.dit_params, state, tangent, z0, noise, settings, jnp.int32(next_frame))
-
-    return apply
+    return power_iteration(jvp, x.shape, max_iterations, tolerance, key=key)
