@@ -6,6 +6,7 @@
     for chunk in job:
         chunk.frames                      # uint8 (n, H, W, 3)
     job.summary                           # ExtendSummary, once the job is done
+    job.job_id                            # to resume it: client.resume(job.job_id, frames_had)
     with client.session(seed=0) as live:  # a live session, in lock step:
         live.push(frames)                 # -> FramesAccepted (with the live prediction error)
         for chunk in live.extend(16): ...
@@ -38,6 +39,7 @@ from serve.wire import stream_pb2_grpc
 
 _CLOSE = object()
 _OUTBOX_REQUESTS = 16  # requests queued before send_frames blocks: flow control for pushers
+_MAX_RECONNECT_BACKOFF_MS = 2000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,16 +96,21 @@ def frames_message(frames: np.ndarray, encoding: int = pb.FRAME_ENCODING_RGB24) 
 
 
 class ExtendJob:
-    """Iterate for the chunks as they are made; `summary` is set once the iteration ends."""
+    """Iterate for the chunks as they are made; `job_id` is set by the first response (empty if
+    the server cannot resume jobs), `summary` once the iteration ends."""
 
     def __init__(self, call: Any):
         self._call = call
+        self.job_id = ""
         self.summary: pb.ExtendSummary | None = None
 
     def __iter__(self) -> Iterator[ReceivedChunk]:
         for response in self._call:
-            if response.HasField("chunk"):
+            kind = response.WhichOneof("kind")
+            if kind == "chunk":
                 yield ReceivedChunk.from_wire(response.chunk)
+            elif kind == "job":
+                self.job_id = response.job.job_id
             else:
                 self.summary = response.summary
 
@@ -206,6 +213,10 @@ class StreamClient:
         options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
+            # A job resumed after its server restarted waits for the channel to reconnect; gRPC's
+            # backoff would otherwise grow to two minutes between attempts.
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", _MAX_RECONNECT_BACKOFF_MS),
         ]
         if tls_ca is not None or tls:
             roots = tls_ca if isinstance(tls_ca, bytes | None) else read_pem_file(tls_ca, "tls_ca")
@@ -271,6 +282,19 @@ class StreamClient:
                     f"{os.fspath(source)}: cannot read it ({error.strerror})"
                 ) from error
         return ExtendJob(self._stub.Extend(request, metadata=self._metadata))
+
+    def resume(self, job_id: str, from_frame: int) -> ExtendJob:
+        """The rest of a job whose stream was lost: its generated frames from number from_frame
+        (the count the client has) on. Any server sharing the job's store can answer."""
+        request = pb.ResumeExtendRequest(job_id=job_id, from_frame=from_frame)
+        return ExtendJob(self._stub.ResumeExtend(request, metadata=self._metadata))
+
+    def wait_until_connected(self, timeout: float) -> None:
+        """Waits for the channel to connect (a server to listen); raises TimeoutError."""
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError as error:
+            raise TimeoutError(f"no server at {self.target} within {timeout:g} s") from error
 
     def session(self, **settings: Any) -> LiveSession:
         """A live session; settings as session_config takes them."""

@@ -19,6 +19,7 @@ from serve.cli.connect import client_from_args
 from serve.cli.options import session_settings
 from serve.compile_cache import enable_compilation_cache
 from serve.extend_job import video_batches
+from serve.resuming_job import ResumingJob
 from serve.wire_session import seconds_to_frames
 from stream.media.boundary_marker import mark_predicted
 from stream.media.frame_rate import FrameRateConverter, convert_batches
@@ -80,7 +81,12 @@ def _extend_on_server(args: argparse.Namespace) -> _Written:
     with client_from_args(args) as client:
         info = client.info()
         total = _requested(args, info.fps)
-        job = client.extend(args.input, num_frames=total, **session_settings(args))
+        job = ResumingJob(
+            client,
+            client.extend(args.input, num_frames=total, **session_settings(args)),
+            args.resume_seconds,
+            on_resume=lambda frame: tqdm.write(f"stream lost; job resumed from frame {frame}"),
+        )
         prefix, input_fps = [], 0.0
         if args.with_input:  # resampled as the server resamples the clip it was sent
             clip, input_fps = read_video(args.input, size=info.image_size)  # (N, S, S, 3)
@@ -92,7 +98,7 @@ def _extend_on_server(args: argparse.Namespace) -> _Written:
         print(
             f"server: {summary.chunks} chunks, {summary.mean_chunk_latency_ms:.0f} ms per chunk on "
             f"average (max {summary.max_chunk_latency_ms:.0f}), {summary.wall_ms / 1000:.1f} s "
-            "in all"
+            "in all" + (f" (the last of {job.resumes + 1} calls, resumed)" if job.resumes else "")
         )
         return _Written(count, info.fps, count - total, input_fps)
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import pathlib
 import signal
 import sys
 
@@ -37,6 +38,9 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
             }
         ),
         metrics_port=args.metrics_port,
+        job_store=pathlib.Path(args.job_store) if args.job_store else None,
+        job_ttl_seconds=args.job_ttl_seconds,
+        job_store_bytes=int(args.job_store_mib * 2**20),
     )
 
 
@@ -77,6 +81,8 @@ async def _serve_until_signalled(engine: Engine, settings: ServerSettings) -> No
     )
     if server.metrics_port is not None:
         _log(f"metrics on http://{settings.host}:{server.metrics_port}/metrics")
+    if settings.job_store is not None:
+        _log(f"resumable jobs in {settings.job_store}")
     await stop.wait()
     _log(
         f"shutting down: NOT_SERVING, new sessions refused; running calls get "

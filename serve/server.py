@@ -26,6 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from serve.access_log import AccessLogInterceptor
 from serve.auth import BearerTokenInterceptor
 from serve.concurrency import SessionSlots, run_blocking
+from serve.job_store import JobStore
 from serve.metrics import ServerMetrics
 from serve.service import VideoStreamService
 from serve.settings import ServerSettings
@@ -67,7 +68,12 @@ class StreamServer:
         self._pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="engine")
         slots = SessionSlots(settings.max_sessions)
         self.metrics = ServerMetrics(slots, engine.batcher)
-        self.service = VideoStreamService(engine, settings, self._pool, slots, self.metrics)
+        jobs = (
+            None
+            if settings.job_store is None
+            else JobStore(settings.job_store, settings.job_ttl_seconds, settings.job_store_bytes)
+        )
+        self.service = VideoStreamService(engine, settings, self._pool, slots, self.metrics, jobs)
         self._health = health_aio.HealthServicer()
         limits = [
             ("grpc.max_send_message_length", settings.max_message_bytes),

@@ -6,6 +6,9 @@ proceed at once and none blocks another's I/O. A call that ends, fails, runs out
 cancelled by its client stops after the step in progress, then leaves its `with` blocks, which
 frees its slot: a free slot is one whose work has stopped.
 
+An Extend job is stored (serve/job_store.py) before it runs, and ResumeExtend runs a stored job
+again from its request, sending only the frames from the one asked for.
+
 Handlers are coroutines writing with context.write rather than async generators, so that a
 cancellation unwinds them at once instead of whenever a suspended generator is collected.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import Executor
 from typing import Any
 
@@ -24,6 +27,7 @@ from google.protobuf.message import Message
 
 from serve.concurrency import Prefetch, SessionSlots, run_step
 from serve.extend_job import input_batches, requested_frames, session_config
+from serve.job_store import JobStore, UnknownJob
 from serve.limits import MAX_FRAME_SIDE, MAX_GUIDANCE, VIDEO_FORMATS
 from serve.metrics import ServerMetrics
 from serve.settings import ServerSettings
@@ -33,6 +37,8 @@ from serve.wire_session import WireSession, model_info
 from stream import Engine
 
 _KINDS = "config (first), then frames and extend"
+# A job's progress is written to its store every so many chunks, which keeps it from expiring.
+_PROGRESS_EVERY_CHUNKS = 8
 
 
 class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
@@ -43,8 +49,10 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
         pool: Executor,
         slots: SessionSlots,
         metrics: ServerMetrics,
+        jobs: JobStore | None = None,
     ):
         self._engine = engine
+        self._jobs = jobs
         self._settings = settings
         self._limits = settings.limits
         self._pool = pool
@@ -67,6 +75,7 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
                 video_formats=VIDEO_FORMATS,
                 idle_timeout_seconds=limits.idle_seconds,
                 max_call_seconds=limits.call_seconds,
+                job_ttl_seconds=0.0 if jobs is None else jobs.ttl_seconds,
             )
         )
 
@@ -82,6 +91,11 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
 
     async def Extend(self, request: pb.ExtendRequest, context: grpc.aio.ServicerContext) -> None:
         await self._run("job", self._extend(request, context), context)
+
+    async def ResumeExtend(
+        self, request: pb.ResumeExtendRequest, context: grpc.aio.ServicerContext
+    ) -> None:
+        await self._run("job", self._resume(request, context), context)
 
     async def _run(
         self, kind: str, call: Coroutine[Any, Any, None], context: grpc.aio.ServicerContext
@@ -105,6 +119,8 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
                     await call
             except ValueError as error:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            except UnknownJob as error:
+                await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
             except TimeoutError:
                 await context.abort(
                     grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -162,28 +178,83 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
             )
 
     async def _extend(self, request: pb.ExtendRequest, context: grpc.aio.ServicerContext) -> None:
+        num_frames = requested_frames(request, self._engine.config.fps, self._limits)
+        if self._jobs is None:
+            await self._job("", request, num_frames, 0, context)
+            return
+        jobs, name = self._jobs, self._engine.name
+        job_id = await run_step(self._pool, jobs.create, request, name, num_frames)
+        try:
+            await self._job(job_id, request, num_frames, 0, context)
+        except ValueError:  # the request itself is wrong: resuming it could only fail again
+            await run_step(self._pool, jobs.remove, job_id)
+            raise
+
+    async def _resume(
+        self, request: pb.ResumeExtendRequest, context: grpc.aio.ServicerContext
+    ) -> None:
+        if self._jobs is None:
+            raise UnknownJob(
+                "job_id: this server keeps no job store (started without --job-store); "
+                "accepted: a job on a server that keeps one"
+            )
+        job = await run_step(self._pool, self._jobs.load, request.job_id)
+        if job.model != self._engine.name:
+            raise ValueError(
+                f"job_id={job.job_id}: the job was made by the model {job.model!r} and this "
+                f"server runs {self._engine.name!r}, which makes other frames; accepted: a job "
+                "of this server's model"
+            )
+        if request.from_frame > job.generated_frames:
+            raise ValueError(
+                f"from_frame={request.from_frame} is out of range; accepted: 0 to "
+                f"{job.generated_frames} (the job's generated frames)"
+            )
+        await self._job(job.job_id, job.request, job.generated_frames, request.from_frame, context)
+
+    async def _job(
+        self,
+        job_id: str,
+        request: pb.ExtendRequest,
+        num_frames: int,
+        skip: int,
+        context: grpc.aio.ServicerContext,
+    ) -> None:
+        """Runs a job, sending its generated frames from number `skip` on."""
         started = time.perf_counter()
-        config = self._engine.config
-        num_frames = requested_frames(request, config.fps, self._limits)
+        job = pb.ExtendJob(job_id=job_id, generated_frames=num_frames, from_frame=skip)
+        await context.write(pb.ExtendResponse(job=job))
         job_config = await run_step(self._pool, session_config, request, self._limits)
         session = await self._open(job_config)
         batches = await run_step(
-            self._pool, input_batches, request, config.image_size, self._limits
+            self._pool, input_batches, request, self._engine.config.image_size, self._limits
         )
         while (batch := await run_step(self._pool, next, batches, None)) is not None:
             await run_step(self._pool, session.push, batch)
+        input_frames = session.session.frames_pushed
+        sent_chunks = 0
+
+        async def record(chunk: pb.Chunk) -> None:
+            nonlocal sent_chunks
+            sent_chunks += 1
+            if job_id and (chunk.last_of_request or sent_chunks % _PROGRESS_EVERY_CHUNKS == 0):
+                sent = chunk.first_frame_index + len(chunk.frames) - input_frames
+                await run_step(self._pool, self._jobs.progress, job_id, sent)
+
         latencies = await self._send_chunks(
             session,
             num_frames,
             "num_frames",
             lambda chunk: pb.ExtendResponse(chunk=chunk),
             context,
+            skip,
+            record,
         )
         summary = pb.ExtendSummary(
-            input_frames=session.session.frames_pushed,
+            input_frames=input_frames,
             generated_frames=num_frames,
             chunks=len(latencies),
-            fps=config.fps,
+            fps=self._engine.config.fps,
             wall_ms=(time.perf_counter() - started) * 1000.0,
             mean_chunk_latency_ms=sum(latencies.values()) / len(latencies),
             max_chunk_latency_ms=max(latencies.values()),
@@ -208,19 +279,26 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
         field: str,
         wrap: Callable[[pb.Chunk], Message],
         context: grpc.aio.ServicerContext,
+        skip: int = 0,
+        sent: Callable[[pb.Chunk], Awaitable[None]] | None = None,
     ) -> dict[int, float]:
-        """Generates and writes num_frames frames; returns each chunk's latency by its index.
+        """Generates num_frames frames and writes those from number `skip` on, calling `sent`
+        after each chunk written; returns each chunk's latency by its index.
 
         Writing awaits the transport's flow control, so a slow reader holds generation back to
         the prefetch depth.
         """
         latencies: dict[int, float] = {}
-        chunks = await run_step(self._pool, session.chunks, num_frames, field)
+        chunks = await run_step(self._pool, session.chunks, num_frames, field, skip)
         async with Prefetch(self._pool, chunks, self._settings.prefetch_chunks) as ahead:
             async for chunk in ahead:
                 latencies[chunk.chunk_index] = chunk.latency_ms
+                if not chunk.frames:  # made again only to reach `skip`
+                    continue
                 await context.write(wrap(chunk))
                 self._metrics.chunk_sent(chunk.latency_ms, len(chunk.frames))
+                if sent is not None:
+                    await sent(chunk)
         return latencies
 
     async def _abort_full(self, context: grpc.aio.ServicerContext) -> None:

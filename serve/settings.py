@@ -12,6 +12,9 @@ DEFAULT_MAX_SESSIONS = 8
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a few seconds of 1080p RGB24, or a short mp4
 DEFAULT_GRACE_SECONDS = 10.0
 DEFAULT_PREFETCH_CHUNKS = 2
+DEFAULT_JOB_STORE = pathlib.Path.home() / ".cache" / "stream" / "jobs"
+DEFAULT_JOB_TTL_SECONDS = 3600.0
+DEFAULT_JOB_STORE_BYTES = 2**30  # 16 jobs of the largest message; most jobs are far smaller
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +34,11 @@ class ServerSettings:
     engine_threads: int | None = None
     limits: Limits = Limits()  # the work one request may cause
     metrics_port: int | None = None  # Prometheus /metrics on host:port; None: not served
+    # Folder of resumable Extend jobs, shareable by servers of the same model; None: jobs cannot
+    # be resumed. `stream serve` uses DEFAULT_JOB_STORE.
+    job_store: pathlib.Path | None = None
+    job_ttl_seconds: float = DEFAULT_JOB_TTL_SECONDS  # a job without progress this long expires
+    job_store_bytes: int = DEFAULT_JOB_STORE_BYTES  # disk use of the job store, at most
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -57,6 +65,15 @@ class ServerSettings:
             raise ValueError(
                 f"metrics_port={self.metrics_port} is out of range; accepted: 0 (any free) to "
                 "65535, or None for no metrics endpoint"
+            )
+        if not self.job_ttl_seconds > 0:
+            raise ValueError(
+                f"job_ttl_seconds={self.job_ttl_seconds} is out of range; accepted: > 0"
+            )
+        if self.job_store_bytes < self.max_message_bytes:
+            raise ValueError(
+                f"job_store_bytes={self.job_store_bytes} is too small; accepted: at least the "
+                f"max message size, {self.max_message_bytes} bytes (a job's request must fit)"
             )
         if self.token is not None and not self.token:
             raise ValueError("token is empty; accepted: a non-empty string, or None for no auth")

@@ -201,15 +201,22 @@ class WireSession:
             prediction_error=None if error is None else _prediction_error(error),
         )
 
-    def chunks(self, num_frames: int, field: str) -> Iterator[pb.Chunk]:
-        """Checks the request now, then generates the frames chunk by chunk as it is iterated."""
+    def chunks(self, num_frames: int, field: str, skip: int = 0) -> Iterator[pb.Chunk]:
+        """Checks the request now, then generates the frames chunk by chunk as it is iterated.
+
+        The first `skip` frames are made but not handed out (a resumed job's client has them):
+        a chunk made only for them comes without frames, one step like any other, so that a
+        cancelled resume stops within a chunk.
+        """
         check_generated(num_frames, field, self.limits)
         with naming(field):
             pieces = self.session.stream(num_frames)
-        return self._chunks(pieces, num_frames)
+        return self._chunks(pieces, num_frames, skip)
 
-    def _chunks(self, pieces: Iterator[np.ndarray], num_frames: int) -> Iterator[pb.Chunk]:
-        sent = 0
+    def _chunks(
+        self, pieces: Iterator[np.ndarray], num_frames: int, skip: int
+    ) -> Iterator[pb.Chunk]:
+        made = 0
         # Closed with this generator, not whenever collected: the engine counts a streaming
         # session as active (and its batcher waits for it) until its stream ends.
         with contextlib.closing(pieces):
@@ -221,16 +228,18 @@ class WireSession:
                         f"chunk {info.index} (anchor penalty {info.anchor_penalty}); accepted: a "
                         "smaller guidance"
                     )
-                sent += len(piece)
+                made += len(piece)
+                unsent = min(max(skip - (made - len(piece)), 0), len(piece))
+                self._next_frame += unsent
                 yield pb.Chunk(
                     chunk_index=info.index,
                     first_frame_index=self._next_frame,
-                    frames=[self._to_wire(frame) for frame in piece],
+                    frames=[self._to_wire(frame) for frame in piece[unsent:]],
                     latency_ms=info.latency_ms,
                     anchor_penalty=info.anchor_penalty,
-                    last_of_request=sent == num_frames,
+                    last_of_request=made == num_frames,
                 )
-                self._next_frame += len(piece)
+                self._next_frame += len(piece) - unsent
 
     def _to_wire(self, frame: np.ndarray) -> pb.Frame:
         return array_to_frame(resize_center_crop(frame, *self.output_size), self.output_encoding)

@@ -12,6 +12,8 @@ from serve.cli.options import (
     add_session_options,
 )
 
+DEFAULT_RESUME_SECONDS = 120.0  # a restarted server is back within tens of seconds
+
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     extend = commands.add_parser(
@@ -35,6 +37,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     add_mark_boundary_option(extend)
     add_client_options(extend, server_required=False)
+    extend.add_argument(
+        "--resume-seconds",
+        type=float,
+        default=DEFAULT_RESUME_SECONDS,
+        metavar="S",
+        help="with --server: when the stream is lost (the server restarts or shuts down), resume "
+        "the job from the frames received, trying for up to S seconds (default: %(default)g; "
+        "0: do not resume)",
+    )
     add_session_options(extend)
     add_checkpoint_option(extend)
     add_compilation_cache_option(extend)

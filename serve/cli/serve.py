@@ -12,6 +12,9 @@ from serve.cli.options import (
 from serve.limits import Limits
 from serve.settings import (
     DEFAULT_GRACE_SECONDS,
+    DEFAULT_JOB_STORE,
+    DEFAULT_JOB_STORE_BYTES,
+    DEFAULT_JOB_TTL_SECONDS,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MAX_SESSIONS,
     DEFAULT_PORT,
@@ -105,6 +108,34 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (default: not served; 0 "
         "picks a free port, printed at start)",
+    )
+    jobs = serve.add_argument_group(
+        "resumable jobs",
+        "every Extend job is stored (its request and progress) so that a client that lost its "
+        "stream can resume it (ResumeExtend) here after a restart, or on another server of the "
+        "same model sharing the folder",
+    )
+    jobs.add_argument(
+        "--job-store",
+        default=str(DEFAULT_JOB_STORE),
+        metavar="DIR",
+        help="folder of the job store (default: %(default)s; empty: jobs cannot be resumed)",
+    )
+    jobs.add_argument(
+        "--job-ttl-seconds",
+        type=float,
+        default=DEFAULT_JOB_TTL_SECONDS,
+        metavar="S",
+        help="a job with no progress for this long can no longer be resumed and is removed "
+        "(default: %(default)g)",
+    )
+    jobs.add_argument(
+        "--job-store-mib",
+        type=float,
+        default=DEFAULT_JOB_STORE_BYTES / 2**20,
+        metavar="MIB",
+        help="disk use of the job store, at most: storing a job removes the least recently "
+        "active ones beyond it (default: %(default)g; at least --max-message-mib)",
     )
     limits = serve.add_argument_group(
         "limits",

@@ -168,20 +168,40 @@ class ExtendSummary(_message.Message):
     max_chunk_latency_ms: float
     def __init__(self, input_frames: _Optional[int] = ..., generated_frames: _Optional[int] = ..., chunks: _Optional[int] = ..., fps: _Optional[float] = ..., wall_ms: _Optional[float] = ..., mean_chunk_latency_ms: _Optional[float] = ..., max_chunk_latency_ms: _Optional[float] = ...) -> None: ...
 
+class ExtendJob(_message.Message):
+    __slots__ = ("job_id", "generated_frames", "from_frame")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    FROM_FRAME_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    generated_frames: int
+    from_frame: int
+    def __init__(self, job_id: _Optional[str] = ..., generated_frames: _Optional[int] = ..., from_frame: _Optional[int] = ...) -> None: ...
+
 class ExtendResponse(_message.Message):
-    __slots__ = ("chunk", "summary")
+    __slots__ = ("chunk", "summary", "job")
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
     chunk: Chunk
     summary: ExtendSummary
-    def __init__(self, chunk: _Optional[_Union[Chunk, _Mapping]] = ..., summary: _Optional[_Union[ExtendSummary, _Mapping]] = ...) -> None: ...
+    job: ExtendJob
+    def __init__(self, chunk: _Optional[_Union[Chunk, _Mapping]] = ..., summary: _Optional[_Union[ExtendSummary, _Mapping]] = ..., job: _Optional[_Union[ExtendJob, _Mapping]] = ...) -> None: ...
+
+class ResumeExtendRequest(_message.Message):
+    __slots__ = ("job_id", "from_frame")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_FRAME_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    from_frame: int
+    def __init__(self, job_id: _Optional[str] = ..., from_frame: _Optional[int] = ...) -> None: ...
 
 class GetModelInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "image_size", "fps", "frames_per_chunk", "latent_frames_per_chunk", "window_latent_frames", "default_steps", "default_guidance", "anchor_modes", "default_anchor", "metrics", "max_message_bytes", "max_sessions", "max_frames_per_message", "max_pixels_per_message", "max_job_frames", "max_job_pixels", "max_frame_side", "max_generated_frames", "max_guidance", "video_formats", "idle_timeout_seconds", "max_call_seconds")
+    __slots__ = ("name", "image_size", "fps", "frames_per_chunk", "latent_frames_per_chunk", "window_latent_frames", "default_steps", "default_guidance", "anchor_modes", "default_anchor", "metrics", "max_message_bytes", "max_sessions", "max_frames_per_message", "max_pixels_per_message", "max_job_frames", "max_job_pixels", "max_frame_side", "max_generated_frames", "max_guidance", "video_formats", "idle_timeout_seconds", "max_call_seconds", "job_ttl_seconds")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +232,7 @@ class ModelInfo(_message.Message):
     VIDEO_FORMATS_FIELD_NUMBER: _ClassVar[int]
     IDLE_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_CALL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    JOB_TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     image_size: int
     fps: float
@@ -235,4 +256,5 @@ class ModelInfo(_message.Message):
     video_formats: _containers.RepeatedScalarFieldContainer[str]
     idle_timeout_seconds: float
     max_call_seconds: float
-    def __init__(self, name: _Optional[str] = ..., image_size: _Optional[int] = ..., fps: _Optional[float] = ..., frames_per_chunk: _Optional[int] = ..., latent_frames_per_chunk: _Optional[int] = ..., window_latent_frames: _Optional[int] = ..., default_steps: _Optional[int] = ..., default_guidance: _Optional[float] = ..., anchor_modes: _Optional[_Iterable[str]] = ..., default_anchor: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., max_message_bytes: _Optional[int] = ..., max_sessions: _Optional[int] = ..., max_frames_per_message: _Optional[int] = ..., max_pixels_per_message: _Optional[int] = ..., max_job_frames: _Optional[int] = ..., max_job_pixels: _Optional[int] = ..., max_frame_side: _Optional[int] = ..., max_generated_frames: _Optional[int] = ..., max_guidance: _Optional[float] = ..., video_formats: _Optional[_Iterable[str]] = ..., idle_timeout_seconds: _Optional[float] = ..., max_call_seconds: _Optional[float] = ...) -> None: ...
+    job_ttl_seconds: float
+    def __init__(self, name: _Optional[str] = ..., image_size: _Optional[int] = ..., fps: _Optional[float] = ..., frames_per_chunk: _Optional[int] = ..., latent_frames_per_chunk: _Optional[int] = ..., window_latent_frames: _Optional[int] = ..., default_steps: _Optional[int] = ..., default_guidance: _Optional[float] = ..., anchor_modes: _Optional[_Iterable[str]] = ..., default_anchor: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., max_message_bytes: _Optional[int] = ..., max_sessions: _Optional[int] = ..., max_frames_per_message: _Optional[int] = ..., max_pixels_per_message: _Optional[int] = ..., max_job_frames: _Optional[int] = ..., max_job_pixels: _Optional[int] = ..., max_frame_side: _Optional[int] = ..., max_generated_frames: _Optional[int] = ..., max_guidance: _Optional[float] = ..., video_formats: _Optional[_Iterable[str]] = ..., idle_timeout_seconds: _Optional[float] = ..., max_call_seconds: _Optional[float] = ..., job_ttl_seconds: _Optional[float] = ...) -> None: ...

@@ -45,6 +45,11 @@ class VideoStreamStub:
                 request_serializer=stream_dot_v1_dot_stream__pb2.ExtendRequest.SerializeToString,
                 response_deserializer=stream_dot_v1_dot_stream__pb2.ExtendResponse.FromString,
                 _registered_method=True)
+        self.ResumeExtend = channel.unary_stream(
+                '/stream.v1.VideoStream/ResumeExtend',
+                request_serializer=stream_dot_v1_dot_stream__pb2.ResumeExtendRequest.SerializeToString,
+                response_deserializer=stream_dot_v1_dot_stream__pb2.ExtendResponse.FromString,
+                _registered_method=True)
         self.GetModelInfo = channel.unary_unary(
                 '/stream.v1.VideoStream/GetModelInfo',
                 request_serializer=stream_dot_v1_dot_stream__pb2.GetModelInfoRequest.SerializeToString,
@@ -68,8 +73,21 @@ class VideoStreamServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Extend(self, request, context):
-        """An extension job: the input clip is pushed into a new session, then the requested number of
-        frames is generated and streamed back chunk by chunk, followed by one ExtendSummary.
+        """An extension job: first an ExtendJob naming it, then the input clip is pushed into a new
+        session, the requested number of frames is generated and streamed back chunk by chunk,
+        followed by one ExtendSummary.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeExtend(self, request, context):
+        """The rest of a job whose stream was lost: the same responses as Extend from generated frame
+        from_frame on (an ExtendJob, the chunks, the summary), bit for bit the frames the job would
+        have sent, on any server that shares the job store of the server that took the job and runs
+        the same model. The server rebuilds the job's session by running it again from its stored
+        request without sending the frames before from_frame, so the first chunk comes after about
+        the time those frames took to make.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,6 +111,11 @@ def add_VideoStreamServicer_to_server(servicer, server):
             'Extend': grpc.unary_stream_rpc_method_handler(
                     servicer.Extend,
                     request_deserializer=stream_dot_v1_dot_stream__pb2.ExtendRequest.FromString,
+                    response_serializer=stream_dot_v1_dot_stream__pb2.ExtendResponse.SerializeToString,
+            ),
+            'ResumeExtend': grpc.unary_stream_rpc_method_handler(
+                    servicer.ResumeExtend,
+                    request_deserializer=stream_dot_v1_dot_stream__pb2.ResumeExtendRequest.FromString,
                     response_serializer=stream_dot_v1_dot_stream__pb2.ExtendResponse.SerializeToString,
             ),
             'GetModelInfo': grpc.unary_unary_rpc_method_handler(
@@ -155,6 +178,33 @@ class VideoStream:
             target,
             '/stream.v1.VideoStream/Extend',
             stream_dot_v1_dot_stream__pb2.ExtendRequest.SerializeToString,
+            stream_dot_v1_dot_stream__pb2.ExtendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeExtend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/stream.v1.VideoStream/ResumeExtend',
+            stream_dot_v1_dot_stream__pb2.ResumeExtendRequest.SerializeToString,
             stream_dot_v1_dot_stream__pb2.ExtendResponse.FromString,
             options,
             channel_credentials,
