@@ -7,7 +7,6 @@ outlived its call, wrong status codes, shutdown, nothing to operate by).
 from __future__ import annotations
 
 import concurrent.futures
-import math
 import resource
 import threading
 import time
@@ -17,24 +16,28 @@ import grpc
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from serve.background import BackgroundServer
 from serve.client import StreamClient, frames_message
+from serve.fuzz import (
+    EXPECTED_CODES,
+    JOBS,
+    RAW,
+    RESUMES,
+    SERVICE,
+    SESSION_REQUESTS,
+    job_code,
+    raw_call,
+    resume_code,
+    session_code,
+)
 from serve.limits import DEFAULT_GENERATED_FRAMES, MAX_GUIDANCE, Limits
 from serve.settings import ServerSettings
 from serve.wire import stream_pb2 as pb
 from serve.wire import stream_pb2_grpc
 from stream.media.video_io import encode_mp4_bytes
 
-SERVICE = "/stream.v1.VideoStream/"
 TOKEN = "fault-token"
-# Codes a well-behaved server may answer a fuzzed request with; UNKNOWN and INTERNAL mean a bug.
-EXPECTED_CODES = {
-    grpc.StatusCode.OK,
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-}
 
 
 def _start(engine, **changes) -> BackgroundServer:
@@ -71,21 +74,6 @@ _CONFIG = pb.SessionRequest(config=pb.SessionConfig())
 def _push_error(stub, frames: pb.Frames) -> grpc.RpcError:
     requests = [_CONFIG, pb.SessionRequest(frames=frames)]
     return _error(lambda: list(stub.Session(iter(requests), timeout=60)))
-
-
-def _raw_call(channel: grpc.Channel, method: str, data: bytes, **options) -> grpc.StatusCode:
-    """Sends bytes as they are (no serializer) to a method; the call's final status code."""
-    try:
-        if method == "Session":
-            call = channel.stream_stream(SERVICE + method)
-            list(call(iter([data]), timeout=30, **options))
-        elif method == "Extend":
-            list(channel.unary_stream(SERVICE + method)(data, timeout=30, **options))
-        else:
-            channel.unary_unary(SERVICE + method)(data, timeout=30, **options)
-    except grpc.RpcError as error:
-        return error.code()
-    return grpc.StatusCode.OK
 
 
 def _error(call) -> grpc.RpcError:
@@ -223,9 +211,9 @@ def test_image_frames_of_a_job_are_decoded_off_the_event_loop(tiny_engine):
 # Right status codes
 
 
-@pytest.mark.parametrize("method", ["Session", "Extend", "GetModelInfo"])
+@pytest.mark.parametrize("method", ["Session", "Extend", "ResumeExtend", "GetModelInfo"])
 def test_undecodable_request_bytes_are_invalid_argument(channel, method):
-    assert _raw_call(channel, method, b"\xff\xff\xff\xff") == grpc.StatusCode.INVALID_ARGUMENT
+    assert raw_call(channel, method, b"\xff\xff\xff\xff") == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_an_unauthenticated_request_is_refused_before_it_is_parsed(tiny_engine):
@@ -234,10 +222,10 @@ def test_an_unauthenticated_request_is_refused_before_it_is_parsed(tiny_engine):
         options = [("grpc.max_send_message_length", 64 * 2**20)]
         with grpc.insecure_channel(guarded.target, options) as channel:
             # Undecodable bytes would be INVALID_ARGUMENT if they were parsed first.
-            assert _raw_call(channel, "Extend", b"\xff" * 8) == grpc.StatusCode.UNAUTHENTICATED
+            assert raw_call(channel, "Extend", b"\xff" * 8) == grpc.StatusCode.UNAUTHENTICATED
             started = time.monotonic()
             large = b"\xff" * (60 * 2**20)
-            assert _raw_call(channel, "GetModelInfo", large) == grpc.StatusCode.UNAUTHENTICATED
+            assert raw_call(channel, "GetModelInfo", large) == grpc.StatusCode.UNAUTHENTICATED
             assert time.monotonic() - started < 5.0
     finally:
         guarded.stop()
@@ -365,90 +353,28 @@ def test_every_call_logs_one_line_with_its_request_id(stub, caplog):
     assert all("method=GetModelInfo code=OK" in line for line in lines)
 
 
-# Fuzz
-
-
-_CONFIGS = st.builds(
-    pb.SessionConfig,
-    anchor=st.sampled_from(["", "none", "both", "guidance", "x" * 100]),
-    seed=st.integers(0, 2**64 - 1),
-    steps=st.integers(0, 80),
-    window_latent_frames=st.integers(0, 8),
-    guidance=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
-    output_width=st.integers(0, 5000),
-    output_height=st.integers(0, 5000),
-    output_encoding=st.integers(0, 5),
-    source_fps=st.floats(allow_nan=True, allow_infinity=True),
-)
-_FRAMES = st.builds(
-    lambda n, width, height, extra: pb.Frames(
-        items=[pb.Frame(width=width, height=height, data=bytes(width * height * 3 + extra))] * n
-    ),
-    st.integers(0, 3),
-    st.integers(0, 6),
-    st.integers(0, 6),
-    st.sampled_from([0, 0, 1]),
-)
-_SESSION_REQUESTS = st.lists(
-    st.one_of(
-        st.builds(pb.SessionRequest, config=_CONFIGS),
-        st.builds(pb.SessionRequest, frames=_FRAMES),
-        st.builds(
-            lambda n: pb.SessionRequest(extend=pb.ExtendCommand(num_frames=n)),
-            st.integers(0, 9),
-        ),
-        st.just(pb.SessionRequest()),
-    ),
-    max_size=4,
-)
-_JOBS = st.builds(
-    lambda frames, video, num_frames, seconds, config: pb.ExtendRequest(
-        frames=frames, video=video, num_frames=num_frames, seconds=seconds, config=config
-    ),
-    st.one_of(st.none(), _FRAMES),
-    st.one_of(st.none(), st.binary(max_size=64)),
-    st.one_of(st.none(), st.integers(0, 9), st.integers(2**20, 2**32 - 1)),
-    st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
-    st.one_of(st.none(), _CONFIGS),
-)
-
-
-def _finite_everywhere(message) -> bool:
-    """No NaN in any float of a response (an OK answer must not carry one)."""
-    for field, value in message.ListFields():
-        values = value if field.is_repeated else [value]
-        for item in values:
-            if isinstance(item, float) and math.isnan(item):
-                return False
-            if hasattr(item, "ListFields") and not _finite_everywhere(item):
-                return False
-    return True
-
-
-def _code_of(responses) -> grpc.StatusCode:
-    try:
-        for response in responses:
-            assert _finite_everywhere(response), response
-    except grpc.RpcError as error:
-        return error.code()
-    return grpc.StatusCode.OK
+# Fuzz (the generators live in serve/fuzz.py, shared with `stream soak --fuzz`)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(requests=_SESSION_REQUESTS)
+@given(requests=SESSION_REQUESTS)
 def test_fuzzed_sessions_answer_only_expected_codes(stub, requests):
-    code = _code_of(stub.Session(iter(requests), timeout=60))
-    assert code in EXPECTED_CODES
+    assert session_code(stub, requests) in EXPECTED_CODES
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
-@given(request=_JOBS)
+@given(request=JOBS)
 def test_fuzzed_jobs_answer_only_expected_codes(stub, request):
-    code = _code_of(stub.Extend(request, timeout=60))
-    assert code in EXPECTED_CODES
+    assert job_code(stub, request) in EXPECTED_CODES
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@given(request=RESUMES)
+def test_fuzzed_resumes_answer_only_expected_codes(stub, request):
+    assert resume_code(stub, request) in EXPECTED_CODES
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
-@given(method=st.sampled_from(["Session", "Extend", "GetModelInfo"]), data=st.binary(max_size=200))
-def test_fuzzed_bytes_answer_only_expected_codes(channel, method, data):
-    assert _raw_call(channel, method, data) in EXPECTED_CODES
+@given(call=RAW)
+def test_fuzzed_bytes_answer_only_expected_codes(channel, call):
+    assert raw_call(channel, *call) in EXPECTED_CODES

@@ -12,7 +12,7 @@ import importlib
 import sys
 
 # Module names under serve/cli/, in the order `stream --help` lists them.
-COMMANDS = ("serve", "extend", "live", "info", "eval", "bench", "drift")
+COMMANDS = ("serve", "extend", "live", "info", "eval", "bench", "drift", "soak")
 
 
 def build_parser() -> argparse.ArgumentParser:
