@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import pathlib
+import socket
+import subprocess
+import sys
+
 import jax
 import numpy as np
 import pytest
 from flax import nnx
 
 from stream.config import TINY  # engine and training tests build the same tiny models
-from stream.runtime.checkpoint import build_models
+from stream.runtime.checkpoint import build_models, save_model
 from stream.runtime.engine import Engine
 
 
@@ -41,3 +46,38 @@ def clip() -> np.ndarray:
     y, x = np.mgrid[0:32, 0:32]
     base = 128 + 100 * np.sin((x[None, ..., None] + 2 * t) / 5.0 + np.arange(3) * 2.0)
     return (base + 20 * np.cos(y[None, ..., None] / 4.0)).clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_models) -> pathlib.Path:
+    """The tiny models as a checkpoint folder, for `stream serve` processes."""
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    return save_model(path, TINY, *tiny_models, info={"name": "tiny-test"})
+
+
+@pytest.fixture(scope="session")
+def serve_process(tiny_checkpoint, tmp_path_factory):
+    """start(port, *flags): a `stream serve` process on the tiny checkpoint, sharing one
+    compilation cache with the others (only the first compiles); killed at the end if alive."""
+    cache = tmp_path_factory.mktemp("xla")
+    started: list[subprocess.Popen] = []
+
+    def start(port: int, *flags: str) -> subprocess.Popen:
+        main = "import sys; from serve.cli import main; sys.exit(main(sys.argv[1:]))"
+        argv = [sys.executable, "-c", main, "serve", "--checkpoint", str(tiny_checkpoint)]
+        argv += ["--port", str(port), "--compilation-cache", str(cache), *flags]
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -7,7 +7,9 @@ outlived its call, wrong status codes, shutdown, nothing to operate by).
 from __future__ import annotations
 
 import concurrent.futures
+import pathlib
 import resource
+import signal
 import threading
 import time
 import urllib.request
@@ -17,6 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from conftest import free_port
 from serve.background import BackgroundServer
 from serve.client import StreamClient, frames_message
 from serve.fuzz import (
@@ -315,6 +318,57 @@ def test_shutdown_reports_not_serving_refuses_new_sessions_then_cancels(tiny_eng
             grpc.StatusCode.CANCELLED,
             grpc.StatusCode.UNAVAILABLE,
         )
+
+
+def _resident_mib() -> float:
+    """This process's resident memory now (ru_maxrss only ever grows)."""
+    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+def test_a_slow_reader_holds_generation_back_and_server_memory_stays_bounded(tiny_engine, clip):
+    """A job of 2000 frames of 512x512 (1.5 GB if made ahead) read one chunk and then not at
+    all: generation stops once the prefetch queue and the transport's windows are full."""
+    slow = _start(tiny_engine)
+    batcher = tiny_engine.batcher
+    try:
+        with StreamClient(slow.target) as client:
+            job = client.extend(clip, num_frames=2000, output_size=(512, 512))
+            next(iter(job))  # the programs are compiled by now, and the session open
+            before, first = _resident_mib(), batcher.ticks
+            ticks, still_since = first, time.monotonic()
+            deadline = still_since + 30.0
+            while time.monotonic() - still_since < 1.5:  # until generation stalls
+                assert time.monotonic() < deadline, "generation never stopped for the reader"
+                time.sleep(0.25)
+                if batcher.ticks != ticks:
+                    ticks, still_since = batcher.ticks, time.monotonic()
+            grown = _resident_mib() - before
+            job.cancel()
+    finally:
+        slow.stop()
+    assert ticks - first < 2000 / 8 / 4  # a few dozen of the job's 250 chunks at most
+    assert grown < 200  # a few chunks of 6 MiB queued, not the job's 1.5 GB
+
+
+def test_sigterm_drains_a_real_server_process(serve_process, clip):
+    """SIGTERM: health NOT_SERVING while still listening, then exit within the grace period
+    plus a few seconds, a running session cancelled."""
+    port = free_port()
+    process = serve_process(port, "--grace-seconds", "2", "--job-store", "")
+    with StreamClient(f"127.0.0.1:{port}") as client:
+        client.wait_until_serving(timeout=300)
+        live = client.session()
+        live.push(clip[:1])
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert client.health() == "NOT_SERVING"
+        assert process.wait(timeout=2 + 8) == 0
+        assert time.monotonic() - started >= 2.0  # the running session had its grace period
+        live.cancel()
 
 
 # Operable

@@ -5,23 +5,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 
 import grpc
 import numpy as np
 import pytest
 
+from conftest import free_port
 from serve.background import BackgroundServer
 from serve.client import StreamClient
 from serve.job_store import JobStore, UnknownJob
 from serve.resuming_job import ResumingJob
 from serve.settings import ServerSettings
 from serve.wire import stream_pb2 as pb
-from stream.config import TINY
-from stream.runtime.checkpoint import save_model
 
 JOB_FRAMES = 40  # five chunks of 8 on the tiny model, the first cut short by the input's tail
 
@@ -126,68 +122,42 @@ def test_jobs_expire_and_the_store_stays_within_its_size(tmp_path):
 # A real server process killed mid-job
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _serve(checkpoint, store, cache, port: int) -> subprocess.Popen:
-    main = "import sys; from serve.cli import main; sys.exit(main(sys.argv[1:]))"
-    argv = [sys.executable, "-c", main, "serve", "--checkpoint", str(checkpoint)]
-    argv += ["--port", str(port), "--job-store", str(store), "--compilation-cache", str(cache)]
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, tiny_models):
-    path = tmp_path_factory.mktemp("model") / "tiny"
-    return save_model(path, TINY, *tiny_models, info={"name": "tiny-test"})
-
-
 def test_a_job_killed_mid_way_resumes_bitwise_on_a_restarted_and_on_a_second_server(
-    checkpoint, tmp_path, clip
+    serve_process, tmp_path, clip
 ):
-    store, cache = tmp_path / "jobs", tmp_path / "xla"
-    port, other_port = _free_port(), _free_port()
-    first = _serve(checkpoint, store, cache, port)
-    servers = [first]
-    try:
-        with StreamClient(f"127.0.0.1:{port}") as client:
-            client.wait_until_serving(timeout=300)
-            # A second server on the same store, warming up from the first one's cache meanwhile.
-            servers.append(_serve(checkpoint, store, cache, other_port))
-            resumed_at = []
-            # Large frames, so that flow control keeps the server a few chunks ahead of the client.
-            settings = {"num_frames": JOB_FRAMES * 4, "seed": 7, "output_size": (256, 256)}
-            job = ResumingJob(
-                client,
-                client.extend(clip, **settings),
-                patience_seconds=120,
-                on_resume=resumed_at.append,
-            )
-            received = []
-            for chunk in job:
-                received.append(chunk.frames)
-                if len(received) == 2 and len(servers) == 2:
-                    first.send_signal(signal.SIGKILL)  # mid-job, with chunks still to come
-                    first.wait()
-                    servers.append(_serve(checkpoint, store, cache, port))  # the restart
-                if len(received) == 6:
-                    break  # the stream is lost again; a load balancer sends the client elsewhere
-            job_id = job.job_id
-            assert len(resumed_at) == 1 and 0 < resumed_at[0] < JOB_FRAMES * 4
-            have = sum(len(frames) for frames in received)
-            servers[2].send_signal(signal.SIGKILL)
-        with StreamClient(f"127.0.0.1:{other_port}") as other:
-            other.wait_until_serving(timeout=300)
-            rest = other.resume(job_id, have)
-            video = np.concatenate(received + [chunk.frames for chunk in rest])
-            uninterrupted = _frames(other.extend(clip, **settings))
-        assert video.shape == uninterrupted.shape == (JOB_FRAMES * 4, 256, 256, 3)
-        np.testing.assert_array_equal(video, uninterrupted)
-    finally:
-        for process in servers:
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-            process.wait()
+    store = str(tmp_path / "jobs")
+    port, other_port = free_port(), free_port()
+    first = serve_process(port, "--job-store", store)
+    with StreamClient(f"127.0.0.1:{port}") as client:
+        client.wait_until_serving(timeout=300)
+        # A second server on the same store, warming up from the first one's cache meanwhile.
+        other_server = serve_process(other_port, "--job-store", store)
+        resumed_at = []
+        # Large frames, so that flow control keeps the server a few chunks ahead of the client.
+        settings = {"num_frames": JOB_FRAMES * 4, "seed": 7, "output_size": (256, 256)}
+        job = ResumingJob(
+            client,
+            client.extend(clip, **settings),
+            patience_seconds=120,
+            on_resume=resumed_at.append,
+        )
+        received, restarted = [], None
+        for chunk in job:
+            received.append(chunk.frames)
+            if len(received) == 2:
+                first.send_signal(signal.SIGKILL)  # mid-job, with chunks still to come
+                first.wait()
+                restarted = serve_process(port, "--job-store", store)
+            if len(received) == 6:
+                break  # the stream is lost again; a load balancer sends the client elsewhere
+        assert len(resumed_at) == 1 and 0 < resumed_at[0] < JOB_FRAMES * 4
+        restarted.send_signal(signal.SIGKILL)
+    have = sum(len(frames) for frames in received)
+    with StreamClient(f"127.0.0.1:{other_port}") as other:
+        other.wait_until_serving(timeout=300)
+        rest = other.resume(job.job_id, have)
+        video = np.concatenate(received + [chunk.frames for chunk in rest])
+        uninterrupted = _frames(other.extend(clip, **settings))
+    other_server.send_signal(signal.SIGTERM)
+    assert video.shape == uninterrupted.shape == (JOB_FRAMES * 4, 256, 256, 3)
+    np.testing.assert_array_equal(video, uninterrupted)
