@@ -136,8 +136,8 @@ def resume_code(
 
 
 def fuzz(channel: grpc.Channel, count: int, record: Callable[[str, grpc.StatusCode], None]) -> None:
-    """Sends `count` fuzzed calls, a quarter of each kind (live sessions, jobs, resumes, raw bytes
-    to any method), calling record(kind, final status code) after each."""
+    """Sends `count` fuzzed calls of four kinds (live sessions, jobs, resumes, raw bytes to any
+    method) as hypothesis draws them, calling record(kind, final status code) after each."""
     stub = stream_pb2_grpc.VideoStreamStub(channel)
     cases = st.one_of(
         st.tuples(st.just("session"), SESSION_REQUESTS),
