@@ -25,7 +25,7 @@ def engine(tiny_models) -> Engine:
 
 def _pushed(engine, clip, seed, window, anchor_on, guidance, steps):
     """(timeline, settings) of a session that has seen the clip, with the given choices."""
-    settings = session_settings(window, anchor_on, guidance, seed, steps, TINY.sampler.shift)
+    settings = session_settings(window, anchor_on, guidance, seed, steps, TINY.sampler)
     encoder, timeline = engine.new_encoder_state(), engine.new_timeline()
     for start, stop in [(0, 1)] + [(i, i + 4) for i in range(1, len(clip), 4)]:
         _, encoder, timeline = engine.push(encoder, timeline, clip[None, start:stop], settings)

@@ -12,7 +12,7 @@ from stream.runtime.timeline import Timeline
 
 
 def _settings(engine, seed=7, window=4, anchor_on=True, guidance=0.5, steps=3):
-    return session_settings(window, anchor_on, guidance, seed, steps, engine.config.sampler.shift)
+    return session_settings(window, anchor_on, guidance, seed, steps, engine.config.sampler)
 
 
 def _pushed(engine, clip, settings) -> Timeline:

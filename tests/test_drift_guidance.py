@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from stream.config import SamplerConfig
 from stream.lab.chunk_map import ChunkMap
 from stream.lab.guidance_sweep import GuidanceForce, force_ratio, strengths
 from stream.runtime.anchor import lowfreq_penalty, restoring_force
@@ -38,7 +39,7 @@ def test_lowfreq_guidance_changes_the_chunk_the_map_predicts(tiny_engine):
     chunk_map = ChunkMap(tiny_engine, window)
 
     def predict(lowfreq: float) -> np.ndarray:
-        settings = session_settings(window, True, 0.0, 0, 1, 1.0, lowfreq)
+        settings = session_settings(window, True, 0.0, 0, 1, SamplerConfig(shift=1.0), lowfreq)
         return np.asarray(chunk_map.apply(state, z0, noise, settings, window + 1))
 
     assert not np.allclose(predict(0.0), predict(30.0))
@@ -49,7 +50,7 @@ def test_the_force_ratio_grows_with_lambda_from_zero(tiny_engine):
     dit = tiny_engine.config.dit
     state = jax.random.normal(jax.random.key(4), (window, dit.latent_size, dit.latent_size, 4))
     noise = chunk_noise(0, window + 1, (1, dit.chunk_frames, *state.shape[1:]))
-    settings = session_settings(window, True, 0.0, 0, 1, 1.0)
+    settings = session_settings(window, True, 0.0, 0, 1, SamplerConfig(shift=1.0))
     row = GuidanceForce(tiny_engine)(state, state[0], noise, settings, window + 1)
     assert row["velocity"] > 0 and row["stats"] > 0 and row["lowfreq"] > 0
     assert force_ratio([row], "lowfreq", 0.0) == 0.0

@@ -67,7 +67,7 @@ def test_a_model_predicting_no_change_repeats_the_last_latent_only_in_a_residual
     shape = (1, dit.chunk_frames, dit.latent_size, dit.latent_size, dit.latent_channels)
     last = jax.random.normal(jax.random.key(2), (1, 1, *shape[2:]))
     noise = jax.random.normal(jax.random.key(3), shape)
-    settings = session_settings(dit.window_frames, True, 0.0, 0, 4, engine.sampler.shift)
+    settings = session_settings(dit.window_frames, True, 0.0, 0, 4, engine.sampler)
     chunk = denoise_chunk(
         _oracle(jnp.zeros(shape)), dit, init_cache(dit), noise, last, settings, last[0, 0]
     )
@@ -88,3 +88,27 @@ def test_own_context_trains_on_the_models_estimates_of_the_context():
     assert len(contexts) == 2, "a second pass on the model's own context"
     np.testing.assert_allclose(contexts[0], jnp.broadcast_to(z, contexts[0].shape), atol=1e-5)
     assert float(jnp.abs(contexts[1] - z).max()) > 0.01
+
+
+@pytest.mark.parametrize("flow_space", ["latent", "residual"])
+def test_a_change_scale_of_one_half_halves_each_chunks_change_from_the_last_latent(flow_space):
+    engine = _engine(flow_space)
+    dit = engine.dit
+    shape = (1, dit.chunk_frames, dit.latent_size, dit.latent_size, dit.latent_channels)
+    last = jax.random.normal(jax.random.key(2), (1, 1, *shape[2:]))
+    change = jax.random.normal(jax.random.key(5), shape)
+    target = last + change if flow_space == "latent" else change  # what the oracle generates
+    noise = jax.random.normal(jax.random.key(3), shape)
+
+    def chunk(scale: float) -> jax.Array:
+        sampler = dataclasses.replace(engine.sampler, change_scale=scale)
+        settings = session_settings(dit.window_frames, True, 0.0, 0, 4, sampler)
+        model = _oracle(target)
+        return denoise_chunk(model, dit, init_cache(dit), noise, last, settings, last[0, 0])
+
+    np.testing.assert_allclose(chunk(0.5) - last, 0.5 * (chunk(1.0) - last), atol=1e-4)
+
+
+def test_a_change_scale_outside_zero_to_one_is_refused_by_name():
+    with pytest.raises(ValueError, match="change_scale"):
+        dataclasses.replace(TINY.sampler, change_scale=0.0)

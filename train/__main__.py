@@ -147,6 +147,7 @@ def _export(args: argparse.Namespace) -> int:
         "steps": args.steps,
         "detail_width": args.detail_width,
         "guidance_strength": args.guidance_strength,
+        "change_scale": args.change_scale,
     }
     report = export(
         args.dit_run,
@@ -215,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         "--guidance-strength",
         type=float,
         help="the model's guidance anchor strength lambda (default: the run's)",
+    )
+    export.add_argument(
+        "--change-scale",
+        type=float,
+        help="the model's scale of each chunk's generated change, in (0, 1] (default: the run's)",
     )
     export.add_argument(
         "--eval",

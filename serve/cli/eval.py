@@ -54,6 +54,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--steps", type=int, help="Euler steps per chunk (default: the model's sampler.steps)"
     )
     parser.add_argument(
+        "--change-scale",
+        type=float,
+        help="scale of each chunk's generated change from the last latent frame, in (0, 1] "
+        "(default: the model's; 1 is the DiT's change unscaled)",
+    )
+    parser.add_argument(
         "--sheet",
         metavar="DIR",
         help="write a contact sheet PNG per held-out clip and per world video into DIR",
@@ -71,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         "context_noise": args.context_noise,
         "detail_width": args.detail_width,
         "steps": args.steps,
+        "change_scale": args.change_scale,
     }
     changes = {name: value for name, value in changes.items() if value is not None}
     if changes:

@@ -226,7 +226,7 @@ class DriftLab:
             guidance,
             seed,
             self.steps,
-            config.sampler.shift,
+            config.sampler,
             lowfreq_guidance,
         )
 

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stream.config import DiTConfig
+from stream.config import DiTConfig, SamplerConfig
 from stream.runtime.kv_cache import KVCache, cached_segments, commit_context
 from stream.runtime.sampler import euler_update, flow_origin, time_schedule
 
@@ -31,6 +31,7 @@ class SessionSettings(NamedTuple):
     steps: jax.Array  # Euler steps per chunk, () int32
     schedule: jax.Array  # diffusion times, steps + 1 used, padded with 0, (MAX_STEPS + 1,) float32
     lowfreq_guidance: jax.Array  # lambda of the low-frequency penalty (the lab's sweep), () float32
+    change_scale: jax.Array  # of the generated change from the last latent frame, () float32
 
 
 def session_settings(
@@ -39,11 +40,13 @@ def session_settings(
     guidance: float,
     seed: int,
     steps: int,
-    shift: float,
+    sampler: SamplerConfig,
     lowfreq_guidance: float = 0.0,
 ) -> SessionSettings:
+    """The settings of a session of a model whose sampler is `sampler` (its timestep shift and
+    change scale)."""
     schedule = np.zeros(MAX_STEPS + 1, np.float32)
-    schedule[: steps + 1] = time_schedule(steps, shift)
+    schedule[: steps + 1] = time_schedule(steps, sampler.shift)
     return SessionSettings(
         jnp.int32(window),
         jnp.bool_(anchor_on),
@@ -52,6 +55,7 @@ def session_settings(
         jnp.int32(steps),
         jnp.asarray(schedule),
         jnp.float32(lowfreq_guidance),
+        jnp.float32(sampler.change_scale),
     )
 
 
@@ -66,7 +70,8 @@ def denoise_chunk(
 ) -> jax.Array:
     """Integrate a chunk from noise (B, F, h, w, C) at s = 1 along the session's schedule down to
     clean latents (B, F, h, w, C), attending to the cache; last_latent (B, 1, h, w, C) is the
-    clean latent frame before the chunk, which a residual flow is relative to."""
+    clean latent frame before the chunk, which a residual flow is relative to and towards which
+    the session's change scale shrinks the chunk."""
     segments = cached_segments(config, cache, noise.shape[1], settings.window, settings.anchor_on)
     origin = flow_origin(last_latent, config.flow_space)  # (B, 1, h, w, C)
 
@@ -77,7 +82,9 @@ def denoise_chunk(
             x, velocity, s, s_next, z0, settings.guidance, origin, settings.lowfreq_guidance
         )
 
-    return origin + jax.lax.fori_loop(0, settings.steps, step, noise)
+    x = origin + jax.lax.fori_loop(0, settings.steps, step, noise)  # (B, F, h, w, C)
+    shrunk = last_latent + settings.change_scale * (x - last_latent)  # (B, F, h, w, C)
+    return jnp.where(settings.change_scale == 1.0, x, shrunk)  # scale 1 keeps x's own bits
 
 
 def commit_chunk(

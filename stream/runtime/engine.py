@@ -185,7 +185,7 @@ class Engine:
         core, so compiling them side by side cuts a cold start on a multi-core machine."""
         config, size = self.config, self.config.image_size
         settings = session_settings(
-            config.dit.window_frames, True, 0.0, 0, config.sampler.steps, config.sampler.shift
+            config.dit.window_frames, True, 0.0, 0, config.sampler.steps, config.sampler
         )
         encoder, timeline = self.new_encoder_state(), self.new_timeline()
         frames = np.zeros((1, TEMPORAL_FACTOR, size, size, 3), np.uint8)

@@ -166,7 +166,7 @@ class Session:
             self.guidance,
             self.seed,
             self.steps,
-            config.sampler.shift,
+            config.sampler,
         )
 
         self.frames_pushed = 0
