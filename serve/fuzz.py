@@ -135,6 +135,9 @@ def resume_code(
     return code_of(stub.ResumeExtend(request, timeout=_CALL_SECONDS))
 
 
+FUZZ_BATCH = 500
+
+
 def fuzz(channel: grpc.Channel, count: int, record: Callable[[str, grpc.StatusCode], None]) -> None:
     """Sends `count` fuzzed calls of four kinds (live sessions, jobs, resumes, raw bytes to any
     method) as hypothesis draws them, calling record(kind, final status code) after each."""
@@ -152,18 +155,24 @@ def fuzz(channel: grpc.Channel, count: int, record: Callable[[str, grpc.StatusCo
         "raw": lambda case: raw_call(channel, *case),
     }
 
-    # Only generation: every answer is recorded, none fails, so there is nothing to shrink, and
-    # no example database is written.
-    @settings(
-        max_examples=count,
-        deadline=None,
-        database=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=cases)
-    def one(case: tuple[str, object]) -> None:
-        kind, body = case
-        record(kind, run[kind](body))
+    def batch(size: int) -> None:
+        # Only generation: every answer is recorded, none fails, so there is nothing to shrink,
+        # and no example database is written.
+        @settings(
+            max_examples=size,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=cases)
+        def one(case: tuple[str, object]) -> None:
+            kind, body = case
+            record(kind, run[kind](body))
 
-    one()
+        one()
+
+    # Hypothesis keeps every example of a run to avoid repeats: 10,000 in one run grew the
+    # soak to 10 GB, so long fuzzing runs in batches of a bounded size.
+    for start in range(0, count, FUZZ_BATCH):
+        batch(min(FUZZ_BATCH, count - start))
