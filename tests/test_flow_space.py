@@ -112,3 +112,25 @@ def test_a_change_scale_of_one_half_halves_each_chunks_change_from_the_last_late
 def test_a_change_scale_outside_zero_to_one_is_refused_by_name():
     with pytest.raises(ValueError, match="change_scale"):
         dataclasses.replace(TINY.sampler, change_scale=0.0)
+
+
+def test_rollout_context_is_each_block_generated_from_the_blocks_generated_before_it():
+    engine, z, latents, layout = _still_video("residual", level=10.0)
+    sampler = dataclasses.replace(engine.sampler, steps=2, change_scale=0.5)
+    engine = dataclasses.replace(engine, sampler=sampler)
+    change = 0.25
+    contexts = []
+
+    def generator(inputs, s, segments):
+        """Generates `change` from the frame before each block; records what it was shown."""
+        contexts.append(inputs[:, :7])
+        return _oracle(jnp.full_like(z, change))(inputs, s, segments)
+
+    objective = dataclasses.replace(DiTObjective(), rollout=1.0, context_noise=0.0)
+    dit_loss(generator, latents, layout, jax.random.key(1), engine, objective)
+    seen = np.asarray(contexts[-1][0, :, 0, 0, 0])  # the training pass's clean frames
+    # Frame 0 is the true prefix; frames 1-2, 3-4, 5-6 are blocks 1, 2, 3, each the frame
+    # before it plus the change, halved by the change scale.
+    block = np.r_[0, (np.arange(1, 7) - 1) // engine.dit.chunk_frames + 1]  # (7,)
+    expected = float(z[0, 0, 0]) + 0.5 * change * block
+    np.testing.assert_allclose(seen, expected, atol=1e-4)

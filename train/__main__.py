@@ -127,6 +127,7 @@ def _dit(args: argparse.Namespace) -> int:
         reuse=args.reuse or objective.reuse,
         sequence_latents=args.sequence_latents or objective.sequence_latents,
         own_context=objective.own_context if args.own_context is None else args.own_context,
+        rollout=objective.rollout if args.rollout is None else args.rollout,
     )
     base = DiTTraining(objective=objective, vae=str(Path(args.vae).absolute()) if args.vae else "")
 
@@ -190,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         "--own-context",
         type=float,
         help="share of clips whose context is the model's own estimate of it (default 0)",
+    )
+    dit.add_argument(
+        "--rollout",
+        type=float,
+        help="share of clips whose context is the model's own rollout, block after block, as "
+        "the engine's sampler generates it (default 0; a forward pass per block)",
     )
     dit.set_defaults(run=_dit)
     export = commands.add_parser(

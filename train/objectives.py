@@ -11,6 +11,7 @@ from stream.metrics import psnr, ssim
 from stream.model.dit import DiT
 from stream.model.layout import SequenceLayout, sequence_segments
 from stream.model.vae import CausalVAE, kl, sample_latent
+from stream.runtime.sampler import euler_update, shrink_change, time_schedule
 from train.config import DiTObjective, VAEObjective
 
 
@@ -91,7 +92,8 @@ def dit_loss(
     block_of = (noisy_start - noisy_start[0]) // dit_config.chunk_frames  # (N,) block index
     blocks = int(block_of[-1]) + 1
     k_block, k_ctx, k_eps, k_ctx_eps, k_window, k_full, k_anchor = jax.random.split(key, 7)
-    k_own = jax.random.fold_in(key, 7)  # beside the split: runs without it keep their draws
+    # Beside the split, so that runs without them keep their draws.
+    k_own, k_rollout, k_rollout_pick = (jax.random.fold_in(key, i) for i in (7, 8, 9))
 
     s_block = block_noise_levels(
         k_block, (b, blocks), objective.logit_normal_scale, engine.sampler.shift
@@ -125,7 +127,39 @@ def dit_loss(
         velocity, _, _ = dit(inputs, s, segments)  # (B, clean + N, h, w, C)
         return velocity[:, clean_count:], x0, origin
 
+    def rolled_out(context: jax.Array) -> jax.Array:
+        """The context (B, clean, h, w, C) as generation leaves it: every frame that has a noisy
+        copy replaced by what the sampler makes of its block, from pure noise, conditioned on
+        the blocks generated before it (the true frames before the first block stay). All blocks
+        are generated in one pass over the sequence, so the pass is repeated once per block:
+        pass k fixes block k, since block k reads only frames before it (a Jacobi iteration
+        that ends exactly where the block-by-block rollout does)."""
+        times = time_schedule(engine.sampler.steps, engine.sampler.shift)
+        z0 = context[:, :1]  # (B, 1, h, w, C)
+
+        def generate(ctx: jax.Array, _) -> tuple[jax.Array, None]:
+            last = ctx[:, noisy_start - 1]  # (B, N, h, w, C): the frame before each block
+            origin = last if residual else jnp.zeros_like(last)
+            clean = _noised(ctx, ctx_eps, s_ctx)  # (B, clean, h, w, C)
+            x = x1_rollout
+            for s_now, s_next in zip(times[:-1], times[1:], strict=True):
+                s_all = jnp.concatenate([s_ctx, jnp.full_like(s_noisy, s_now)], axis=1)
+                velocity, _, _ = dit(jnp.concatenate([clean, x], axis=1), s_all, segments)
+                x = euler_update(x, velocity[:, clean_count:], s_now, s_next, z0, 0.0, origin)
+            generated = shrink_change(origin + x, last, engine.sampler.change_scale)
+            return ctx.at[:, noisy_time].set(generated), None
+
+        ctx, _ = jax.lax.scan(generate, context, None, length=blocks)
+        return jax.lax.stop_gradient(ctx)
+
     context = latents[:, :clean_count]  # (B, clean, h, w, C)
+    if objective.rollout > 0:
+        # Generation conditions on the chunks it generated itself, several in a row; teacher
+        # forcing never shows them. For a share of the clips the context is such a rollout,
+        # and the model learns to reach the true frames from there.
+        x1_rollout = jax.random.normal(k_rollout, x1.shape)  # (B, N, h, w, C)
+        chosen = jax.random.uniform(k_rollout_pick, (b, 1, 1, 1, 1)) < objective.rollout
+        context = jnp.where(chosen, rolled_out(context), context)
     velocity, x0, origin = flow(context)
     if objective.own_context > 0:
         # Generation conditions on the model's own frames, errors included; teacher forcing

@@ -16,7 +16,7 @@ import numpy as np
 
 from stream.config import DiTConfig, SamplerConfig
 from stream.runtime.kv_cache import KVCache, cached_segments, commit_context
-from stream.runtime.sampler import euler_update, flow_origin, time_schedule
+from stream.runtime.sampler import euler_update, flow_origin, shrink_change, time_schedule
 
 MAX_STEPS = 64  # Euler steps a session may ask for; schedules are padded to this length
 
@@ -83,8 +83,7 @@ def denoise_chunk(
         )
 
     x = origin + jax.lax.fori_loop(0, settings.steps, step, noise)  # (B, F, h, w, C)
-    shrunk = last_latent + settings.change_scale * (x - last_latent)  # (B, F, h, w, C)
-    return jnp.where(settings.change_scale == 1.0, x, shrunk)  # scale 1 keeps x's own bits
+    return shrink_change(x, last_latent, settings.change_scale)
 
 
 def commit_chunk(

@@ -41,6 +41,13 @@ def euler_update(
     return x + (s_next - s) * velocity
 
 
+def shrink_change(x: jax.Array, last_latent: jax.Array, scale: jax.Array | float) -> jax.Array:
+    """A generated chunk (B, F, h, w, C) with its change from the last latent frame before it
+    (B, 1 or F, h, w, C) scaled by `scale` in (0, 1]; scale 1 keeps x's own bits."""
+    shrunk = last_latent + scale * (x - last_latent)  # (B, F, h, w, C)
+    return jnp.where(scale == 1.0, x, shrunk)
+
+
 def chunk_noise(seed: int, first_frame: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """Initial noise of the chunk starting at latent frame `first_frame`: a pure function of
     (seed, position), so how an extension is split into calls does not change it."""
