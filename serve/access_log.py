@@ -3,7 +3,8 @@
 The request id is the caller's `x-request-id` metadata when it sends a usable one (printable
 ASCII, at most ECHO_CHARS characters) or one made up here; either way it comes back in the
 call's trailing metadata, so a client can quote it and an operator find the line. Lines go to the
-`serve.access` logger: `stream serve` prints them on stderr.
+`serve.access` logger, with each value also passed as a field of its own (`extra=`): `stream
+serve` prints them on stderr, as text or, with --log-format json, JSON (serve/log_format.py).
 """
 
 from __future__ import annotations
@@ -71,13 +72,21 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
                 raise
             finally:
                 self._metrics.call_ended(method, code.name)
+                seconds, peer = time.perf_counter() - started, context.peer()
                 logger.info(
                     "request_id=%s method=%s code=%s seconds=%.3f peer=%s",
                     rid,
                     method,
                     code.name,
-                    time.perf_counter() - started,
-                    context.peer(),
+                    seconds,
+                    peer,
+                    extra={
+                        "request_id": rid,
+                        "method": method,
+                        "code": code.name,
+                        "seconds": round(seconds, 6),
+                        "peer": peer,
+                    },
                 )
 
         return rebuilt(handler, logged)

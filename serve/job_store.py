@@ -11,10 +11,16 @@ Several servers may share a store: a job appears whole (written in a temporary f
 renamed) and every write replaces a file by renaming. A job expires once it has made no progress
 for ttl_seconds (job.json's modification time, rewritten as frames are sent); storing a new job
 removes expired jobs, then the least recently active ones while the store would exceed max_bytes.
+
+What the store holds is also kept in memory (each job's last activity and whether every frame was
+sent), so that counting its jobs by state (`census`, read by every metrics scrape) touches no
+disk. The folder is read whole when the store opens and whenever this server stores a job, which
+is also when jobs that other servers sharing it made or removed are seen.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -22,7 +28,10 @@ import pathlib
 import re
 import secrets
 import shutil
+import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
 
 from serve.limits import echo
 from serve.wire import stream_pb2 as pb
@@ -31,6 +40,8 @@ _ID = re.compile(r"[0-9a-f]{32}")
 _REQUEST = "request.pb"
 _META = "job.json"
 _PARTIAL = ".partial-"  # prefix of a job folder being written
+
+JOB_STATES = ("resumable", "complete", "expired")  # what census counts
 
 
 class UnknownJob(LookupError):
@@ -45,6 +56,16 @@ class StoredJob:
     generated_frames: int  # frames the job makes in all
 
 
+@dataclasses.dataclass(frozen=True)
+class _Known:
+    """A job as the store last wrote or read it."""
+
+    active: float  # job.json's modification time: the job's last progress
+    complete: bool  # every frame has been sent once
+    removed: bool = False  # by this server: a reading of the folder begun before must not undo it
+    stamp: int = 0  # the store's count of notes when this was noted; 0: read from the folder
+
+
 def check_job_id(job_id: str) -> str:
     if not _ID.fullmatch(job_id):
         raise ValueError(
@@ -55,7 +76,8 @@ def check_job_id(job_id: str) -> str:
 
 
 class JobStore:
-    """Thread-safe for distinct jobs; the server calls it from its thread pool."""
+    """Thread-safe for distinct jobs; the server calls it from its thread pool, and its metrics
+    (census) from their HTTP thread."""
 
     def __init__(self, directory: str | os.PathLike[str], ttl_seconds: float, max_bytes: int):
         if not ttl_seconds > 0:
@@ -72,6 +94,11 @@ class JobStore:
             ) from error
         self.ttl_seconds = ttl_seconds
         self.max_bytes = max_bytes
+        self._lock = threading.Lock()  # guards the three below
+        self._known: dict[str, _Known] = {}
+        self._changes = 0  # notes made in _known, which stamp them
+        self._running: Counter[str] = Counter()  # ids of the jobs this server is running now
+        self._reread(self._jobs(), 0)
 
     def create(self, request: pb.ExtendRequest, model: str, generated_frames: int) -> str:
         """Stores a new job; returns its id."""
@@ -83,7 +110,9 @@ class JobStore:
         partial.mkdir()
         (partial / _REQUEST).write_bytes(data)
         (partial / _META).write_text(meta)
+        active = (partial / _META).stat().st_mtime  # a rename keeps it
         partial.rename(self.directory / job_id)
+        self._note(job_id, _Known(active, complete=False))
         return job_id
 
     def load(self, job_id: str) -> StoredJob:
@@ -113,32 +142,102 @@ class JobStore:
             meta["sent"] = max(meta["sent"], sent)
             temporary = folder / f"{_META}.{secrets.token_hex(4)}"
             temporary.write_text(json.dumps(meta))
+            active = temporary.stat().st_mtime
             temporary.replace(folder / _META)
         except FileNotFoundError:
             return
+        self._note(job_id, _Known(active, complete=meta["sent"] >= meta["generated_frames"]))
 
     def remove(self, job_id: str) -> None:
-        shutil.rmtree(self.directory / job_id, ignore_errors=True)
+        self._delete(self.directory / job_id)
+
+    @contextlib.contextmanager
+    def running(self, job_id: str) -> Iterator[None]:
+        """Marks the job as running on this server for the block: census leaves it out, since
+        the server counts its running jobs itself (jobs without a store included)."""
+        with self._lock:
+            self._running[job_id] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running[job_id] -= 1
+                if not self._running[job_id]:
+                    del self._running[job_id]
+
+    def census(self) -> dict[str, int]:
+        """Stored jobs not running on this server, by state (JOB_STATES): resumable (not every
+        frame sent yet), complete (every frame sent once; still resumable), expired (no progress
+        for ttl_seconds: no longer resumable, and removed when a job is next stored). Read from
+        memory: it costs a look at each stored job, no disk access."""
+        now = time.time()
+        counts = dict.fromkeys(JOB_STATES, 0)
+        with self._lock:
+            for job_id, known in self._known.items():
+                if known.removed or job_id in self._running:
+                    continue
+                if now - known.active > self.ttl_seconds:
+                    counts["expired"] += 1
+                else:
+                    counts["complete" if known.complete else "resumable"] += 1
+        return counts
 
     def disk_bytes(self) -> int:
         return sum(size for _, _, size in self._jobs())
 
     def _make_room(self, size: int) -> None:
         """Removes expired jobs, then the least recently active, until size more bytes fit."""
+        with self._lock:
+            before = self._changes
         now = time.time()
-        jobs = sorted(self._jobs())  # oldest first
         kept = []
-        for modified, folder, job_size in jobs:
+        for job in sorted(self._jobs()):  # oldest first
+            modified, folder, _ = job
             if now - modified > self.ttl_seconds:
-                shutil.rmtree(folder, ignore_errors=True)
+                self._delete(folder)
             else:
-                kept.append((folder, job_size))
-        total = sum(job_size for _, job_size in kept)
-        for folder, job_size in kept:
-            if total + size <= self.max_bytes:
-                break
-            shutil.rmtree(folder, ignore_errors=True)
+                kept.append(job)
+        total = sum(job_size for _, _, job_size in kept)
+        evicted = 0
+        while evicted < len(kept) and total + size > self.max_bytes:
+            _, folder, job_size = kept[evicted]
+            self._delete(folder)
             total -= job_size
+            evicted += 1
+        self._reread(kept[evicted:], before)
+
+    def _delete(self, folder: pathlib.Path) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        if _ID.fullmatch(folder.name):
+            self._note(folder.name, _Known(0.0, complete=False, removed=True))
+
+    def _note(self, job_id: str, known: _Known) -> None:
+        with self._lock:
+            self._changes += 1
+            self._known[job_id] = dataclasses.replace(known, stamp=self._changes)
+
+    def _reread(self, jobs: list[tuple[float, pathlib.Path, int]], before: int) -> None:
+        """Makes the memory of the store what `jobs` (the folder, read after `before` notes)
+        says, but for the notes made since: they are newer than that reading."""
+        with self._lock:
+            remembered = dict(self._known)
+        read = {}
+        for modified, folder, _ in jobs:
+            job_id = folder.name
+            if not _ID.fullmatch(job_id):  # being written, or left part-written by a killed server
+                continue
+            known = remembered.get(job_id)
+            if known is not None and not known.removed and known.active == modified:
+                read[job_id] = known  # unchanged: no need to read job.json again
+                continue
+            try:  # another server may remove a job while we look
+                meta = json.loads((folder / _META).read_text())
+            except FileNotFoundError:
+                continue
+            read[job_id] = _Known(modified, complete=meta["sent"] >= meta["generated_frames"])
+        with self._lock:
+            newer = {job_id: k for job_id, k in self._known.items() if k.stamp > before}
+            self._known = read | newer
 
     def _jobs(self) -> list[tuple[float, pathlib.Path, int]]:
         """(last activity, folder, bytes) of every job, and of partial folders a killed server

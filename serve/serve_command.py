@@ -8,14 +8,16 @@ import dataclasses
 import logging
 import pathlib
 import signal
-import sys
 
 from serve.cli.options import check_batching_options
 from serve.compile_cache import enable_compilation_cache
 from serve.limits import Limits
+from serve.log_format import configure_logging
 from serve.server import StreamServer
 from serve.settings import ServerSettings, read_pem_file, read_token_file
 from stream import Engine
+
+logger = logging.getLogger(__name__)
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
@@ -45,18 +47,18 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    check_batching_options(args)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="stream serve: %(message)s")
-    if args.compilation_cache:
-        enable_compilation_cache(args.compilation_cache)
-    engine = Engine.load(args.checkpoint, slots=args.slots, workers=args.workers)
-    asyncio.run(_serve_until_signalled(engine, settings))
+    configure_logging(args.log_format)
+    try:
+        settings = settings_from_args(args)
+        check_batching_options(args)
+        if args.compilation_cache:
+            enable_compilation_cache(args.compilation_cache)
+        engine = Engine.load(args.checkpoint, slots=args.slots, workers=args.workers)
+        asyncio.run(_serve_until_signalled(engine, settings))
+    except ValueError as error:  # logged here, not printed by the CLI: a JSON log stays JSON
+        logger.error("%s", error)
+        return 2
     return 0
-
-
-def _log(message: str) -> None:
-    print(f"stream serve: {message}", file=sys.stderr, flush=True)
 
 
 async def _serve_until_signalled(engine: Engine, settings: ServerSettings) -> None:
@@ -65,7 +67,7 @@ async def _serve_until_signalled(engine: Engine, settings: ServerSettings) -> No
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     server = StreamServer(engine, settings)
-    _log(f"model {engine.name!r}: starting on {settings.address}, warming up (compiling)...")
+    logger.info(f"model {engine.name!r}: starting on {settings.address}, warming up (compiling)...")
     await server.start()
     security = ", ".join(
         [
@@ -73,20 +75,20 @@ async def _serve_until_signalled(engine: Engine, settings: ServerSettings) -> No
             "bearer token required" if settings.token else "no auth",
         ]
     )
-    _log(
+    logger.info(
         f"SERVING on {settings.host}:{server.port} ({security}; up to {settings.max_sessions} "
         f"sessions, {engine.batcher.slots} per compiled call, {engine.batcher.workers} calls in "
         "flight; warm-up took "
         f"{server.warm_up_seconds:.1f} s)"
     )
     if server.metrics_port is not None:
-        _log(f"metrics on http://{settings.host}:{server.metrics_port}/metrics")
+        logger.info(f"metrics on http://{settings.host}:{server.metrics_port}/metrics")
     if settings.job_store is not None:
-        _log(f"resumable jobs in {settings.job_store}")
+        logger.info(f"resumable jobs in {settings.job_store}")
     await stop.wait()
-    _log(
+    logger.info(
         f"shutting down: NOT_SERVING, new sessions refused; running calls get "
         f"{settings.grace_seconds:g} s to finish, then are cancelled"
     )
     await server.stop()
-    _log("stopped")
+    logger.info("stopped")

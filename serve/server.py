@@ -67,12 +67,12 @@ class StreamServer:
         # Sessions beyond the thread count queue for a thread call by call, first come first served.
         self._pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="engine")
         slots = SessionSlots(settings.max_sessions)
-        self.metrics = ServerMetrics(slots, engine.batcher)
         jobs = (
             None
             if settings.job_store is None
             else JobStore(settings.job_store, settings.job_ttl_seconds, settings.job_store_bytes)
         )
+        self.metrics = ServerMetrics(slots, engine.batcher, jobs)
         self.service = VideoStreamService(engine, settings, self._pool, slots, self.metrics, jobs)
         self._health = health_aio.HealthServicer()
         limits = [

@@ -135,30 +135,36 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
     ) -> None:
         session: WireSession | None = None
         stop = threading.Event()  # set when the call is cancelled, to end a push between steps
-        while (request := await self._next_request(requests, context)) is not None:
+        state = self._metrics.session_state
+        while True:
+            with state("waiting"):
+                request = await self._next_request(requests, context)
+            if request is None:
+                break
             kind = request.WhichOneof("kind")
-            if kind == "config":
-                if session is not None:
-                    raise ValueError(f"config: sent twice; accepted: {_KINDS}")
-                session = await self._open(request.config)
-                await context.write(pb.SessionResponse(ready=session.ready()))
-            elif kind is None:
-                raise ValueError(f"kind: empty SessionRequest; accepted: {_KINDS}")
-            elif session is None:
-                raise ValueError(f"{kind}: sent before the config; accepted: {_KINDS}")
-            elif kind == "frames":
-                accepted = await run_step(
-                    self._pool, session.push_message, request.frames, "frames", stop, stop=stop
-                )
-                await context.write(pb.SessionResponse(accepted=accepted))
-            else:
-                await self._send_chunks(
-                    session,
-                    request.extend.num_frames,
-                    "extend.num_frames",
-                    lambda chunk: pb.SessionResponse(chunk=chunk),
-                    context,
-                )
+            with state("generating" if kind == "extend" else "pushing"):
+                if kind == "config":
+                    if session is not None:
+                        raise ValueError(f"config: sent twice; accepted: {_KINDS}")
+                    session = await self._open(request.config)
+                    await context.write(pb.SessionResponse(ready=session.ready()))
+                elif kind is None:
+                    raise ValueError(f"kind: empty SessionRequest; accepted: {_KINDS}")
+                elif session is None:
+                    raise ValueError(f"{kind}: sent before the config; accepted: {_KINDS}")
+                elif kind == "frames":
+                    accepted = await run_step(
+                        self._pool, session.push_message, request.frames, "frames", stop, stop=stop
+                    )
+                    await context.write(pb.SessionResponse(accepted=accepted))
+                else:
+                    await self._send_chunks(
+                        session,
+                        request.extend.num_frames,
+                        "extend.num_frames",
+                        lambda chunk: pb.SessionResponse(chunk=chunk),
+                        context,
+                    )
         if session is None:
             raise ValueError(f"config: the session ended without one; accepted: {_KINDS}")
 
@@ -185,7 +191,8 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
         jobs, name = self._jobs, self._engine.name
         job_id = await run_step(self._pool, jobs.create, request, name, num_frames)
         try:
-            await self._job(job_id, request, num_frames, 0, context)
+            with jobs.running(job_id):
+                await self._job(job_id, request, num_frames, 0, context)
         except ValueError:  # the request itself is wrong: resuming it could only fail again
             await run_step(self._pool, jobs.remove, job_id)
             raise
@@ -210,7 +217,10 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
                 f"from_frame={request.from_frame} is out of range; accepted: 0 to "
                 f"{job.generated_frames} (the job's generated frames)"
             )
-        await self._job(job.job_id, job.request, job.generated_frames, request.from_frame, context)
+        with self._jobs.running(job.job_id):
+            await self._job(
+                job.job_id, job.request, job.generated_frames, request.from_frame, context
+            )
 
     async def _job(
         self,

@@ -10,6 +10,7 @@ from serve.cli.options import (
     add_compilation_cache_option,
 )
 from serve.limits import Limits
+from serve.log_format import LOG_FORMATS
 from serve.settings import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_JOB_STORE,
@@ -108,6 +109,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (default: not served; 0 "
         "picks a free port, printed at start)",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="stderr log lines (the server's messages, and one access line per call): text, "
+        "as 'stream serve: request_id=... method=...', or json, one object per line with "
+        "time, level, logger, message and an access line's request_id, method, code, seconds "
+        "and peer as keys (default: %(default)s)",
     )
     jobs = serve.add_argument_group(
         "resumable jobs",
