@@ -3,6 +3,7 @@ end-to-end experiment on the tiny engine with every measurement."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import jax.numpy as jnp
@@ -90,6 +91,7 @@ def test_drift_experiment_writes_every_series_the_summary_and_the_figure(tiny_en
         quality_window_s=1.0,
         sweep_lambdas=(0.0, 10.0),
         sweep_minutes=0.05,
+        sweep_seed=5,
     )
     summary = run_drift(tiny_engine, settings, tmp_path)
     names = ("series", "rho", "twin", "force", "lyapunov", "theory", "coherence", "sweep")
@@ -105,4 +107,6 @@ def test_drift_experiment_writes_every_series_the_summary_and_the_figure(tiny_en
         assert set(stats["coherence"]["pred"]) == {"2", "5"}
     sweep = {(row["penalty"], row["lambda"]) for row in summary["sweep"]}
     assert sweep == {("stats", 0.0), ("stats", 10.0), ("lowfreq", 0.0), ("lowfreq", 10.0)}
+    with open(tmp_path / "sweep_series.csv") as rows:
+        assert {row["seed"] for row in csv.DictReader(rows)} == {"5"}, "the sweep's own world"
     assert "penalty" in format_summary(summary)

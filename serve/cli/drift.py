@@ -109,6 +109,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     drift.add_argument("--sweep-minutes", type=float, help="each sweep rollout (default 1)")
     drift.add_argument(
+        "--sweep-seed",
+        type=int,
+        help="world seed of the sweep's rollouts (default: the first of --seeds); one the "
+        "report does not use keeps the choice of a strength off the worlds it is measured on",
+    )
+    drift.add_argument(
         "--sweep-attention",
         action=argparse.BooleanOptionalAction,
         help="keep the attention anchor in the sweep's rollouts (default on)",

@@ -74,7 +74,10 @@ class DriftSettings:
     quality_window_s: float = 10.0  # seconds compared at the start and the end
     sweep_lambdas: tuple[float, ...] = ()  # guidance strengths swept (empty: no sweep)
     sweep_penalties: tuple[str, ...] = PENALTIES
-    sweep_minutes: float = 1.0  # length of each sweep rollout (first seed only)
+    sweep_minutes: float = 1.0  # length of each sweep rollout
+    # World of the sweep's rollouts; None: the first of `seeds`. A seed the report does not use
+    # keeps the choice of a default strength off the worlds it is then measured on.
+    sweep_seed: int | None = None
     sweep_attention: bool = True  # the sweep's rollouts keep the attention anchor too
 
     def __post_init__(self) -> None:

@@ -239,9 +239,9 @@ def summarise_sweep(rollouts: list[Rollout], penalty_of: dict[int, str]) -> list
 def _sweep(
     lab: DriftLab, engine: Engine, settings: DriftSettings, bar: tqdm
 ) -> tuple[list[Rollout], dict[int, str]]:
-    """Rollouts of the first seed, one per penalty and lambda; lambda 0 runs once for all."""
+    """Rollouts of the sweep's world, one per penalty and lambda; lambda 0 runs once for all."""
     mode = "both" if settings.sweep_attention else "guidance"
-    seed = settings.seeds[0]
+    seed = settings.seeds[0] if settings.sweep_seed is None else settings.sweep_seed
     chunks = lab.rollout_chunks(total_latents(engine, settings.sweep_minutes))
     truth = world_truth(engine, settings.family, seed, lab.context_latents + chunks * lab.chunk)
     done: dict[tuple[float, float], Rollout] = {}
