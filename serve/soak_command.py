@@ -64,7 +64,7 @@ def _server(args: argparse.Namespace) -> Iterator[tuple[StreamClient, int | None
 
     if args.compilation_cache:
         enable_compilation_cache(args.compilation_cache)
-    engine = Engine.load(args.checkpoint)
+    engine = Engine.load(args.checkpoint, slots=args.slots, workers=args.workers)
     with tempfile.TemporaryDirectory(prefix="stream-soak-jobs-") as jobs:
         settings = ServerSettings(
             port=0,

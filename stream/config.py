@@ -68,8 +68,17 @@ class SamplerConfig:
     # model that over-predicts change on footage it never saw predicts better shrunk towards
     # "no change" (README, "The predictor", has the measurements that chose it).
     change_scale: float = 1.0
+    # The guidance anchor's strength rises linearly over this many chunks generated since the
+    # last real frame, reaching guidance_strength at the last; 0: full strength from the first.
+    # Right after real frames there is no drift to restore, and the penalty (statistics against
+    # z_0's) then only pulls a true continuation back towards the first frame.
+    guidance_ramp_chunks: int = 0
 
     def __post_init__(self) -> None:
+        if self.guidance_ramp_chunks < 0:
+            raise ValueError(
+                f"sampler.guidance_ramp_chunks={self.guidance_ramp_chunks} must be >= 0"
+            )
         if not 0.0 <= self.context_noise < 1.0:
             raise ValueError(f"sampler.context_noise={self.context_noise} must be in [0, 1)")
         if not 0.0 <= self.detail_width <= 2.0:

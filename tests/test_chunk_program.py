@@ -52,3 +52,30 @@ def test_chunk_program_gives_the_same_bits_twice(tiny_engine, clip):
     runs = [tiny_engine.generate(timeline, settings) for _ in range(2)]
     for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1]), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def _ramped(engine, chunks: int):
+    """The engine with the guidance ramp rising over `chunks` (same weights)."""
+    return engine.with_sampler(guidance_ramp_chunks=chunks)
+
+
+def test_the_first_chunk_after_real_frames_gets_its_share_of_the_guidance_ramp(tiny_engine, clip):
+    ramped = _ramped(tiny_engine, 4)
+    timeline = _pushed(ramped, clip, _settings(ramped, guidance=8.0))
+    chunk, _ = ramped.generate(timeline, _settings(ramped, guidance=8.0))
+    quarter, _ = tiny_engine.generate(timeline, _settings(tiny_engine, guidance=2.0))
+    full, _ = tiny_engine.generate(timeline, _settings(tiny_engine, guidance=8.0))
+    np.testing.assert_allclose(np.asarray(chunk.latents), np.asarray(quarter.latents), atol=1e-6)
+    assert not np.allclose(np.asarray(chunk.latents), np.asarray(full.latents), atol=1e-4)
+
+
+def test_the_guidance_ramp_counts_generated_chunks_and_a_push_restarts_it(tiny_engine, clip):
+    ramped = _ramped(tiny_engine, 4)
+    settings = _settings(ramped, guidance=8.0)
+    timeline = _pushed(ramped, clip[:13], settings)
+    for count in (1, 2):
+        _, timeline = ramped.generate(timeline, settings)
+        assert int(timeline.generated) == count
+    encoder = ramped.new_encoder_state()
+    _, _, timeline = ramped.push(encoder, timeline, clip[None, 13:17], settings)
+    assert int(timeline.generated) == 0

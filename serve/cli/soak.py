@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 
 from serve.cli.options import (
+    add_batching_options,
     add_checkpoint_option,
     add_client_options,
     add_compilation_cache_option,
+    check_batching_options,
 )
 
 DEFAULT_SESSIONS = 8
@@ -52,6 +54,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--fuzz", type=int, metavar="COUNT", help="send COUNT fuzzed calls instead of sessions"
     )
     add_checkpoint_option(soak)
+    add_batching_options(soak)  # of the server started here, as `stream serve` takes them
     add_compilation_cache_option(soak)
     soak.set_defaults(run=run)
 
@@ -59,4 +62,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from serve.soak_command import run_soak
 
+    check_batching_options(args)
     return run_soak(args)

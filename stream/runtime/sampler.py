@@ -48,6 +48,15 @@ def shrink_change(x: jax.Array, last_latent: jax.Array, scale: jax.Array | float
     return jnp.where(scale == 1.0, x, shrunk)
 
 
+def guidance_ramp(generated: jax.Array, ramp_chunks: int) -> jax.Array:
+    """The share of the guidance strength the `generated`-th chunk since the last real frame
+    gets (1, 2, ...): rising linearly to 1 at ramp_chunks (SamplerConfig.guidance_ramp_chunks),
+    1 throughout when ramp_chunks is 0."""
+    if ramp_chunks == 0:
+        return jnp.float32(1.0)
+    return jnp.minimum(1.0, generated.astype(jnp.float32) / ramp_chunks)
+
+
 def chunk_noise(seed: int, first_frame: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """Initial noise of the chunk starting at latent frame `first_frame`: a pure function of
     (seed, position), so how an extension is split into calls does not change it."""

@@ -24,7 +24,7 @@ from stream.runtime.anchor import anchor_penalty
 from stream.runtime.chunk import SessionSettings, commit_chunk, denoise_chunk
 from stream.runtime.detail import carry_detail
 from stream.runtime.kv_cache import KVCache, init_cache
-from stream.runtime.sampler import chunk_noise
+from stream.runtime.sampler import chunk_noise, guidance_ramp
 
 
 class Timeline(NamedTuple):
@@ -35,6 +35,7 @@ class Timeline(NamedTuple):
     # Detail carry-over's reference: (decoding of the last real frame, that frame minus its
     # decoding), (S, S, 3) each; zeros carry nothing.
     reference: tuple[jax.Array, jax.Array]
+    generated: jax.Array  # chunks generated since the last real latent frame, () int32
 
 
 class Chunk(NamedTuple):
@@ -52,6 +53,7 @@ def new_timeline(config: EngineConfig, vae: CausalVAE) -> Timeline:
         last_latent=jnp.zeros((1, 1, latent, latent, config.dit.latent_channels), jnp.float32),
         z0=jnp.zeros((latent, latent, config.dit.latent_channels), jnp.float32),
         reference=(blank, blank),
+        generated=jnp.int32(0),
     )
 
 
@@ -70,7 +72,9 @@ def commit_latent(
     )
     decoded, decoder = vae.decode_step(latent, timeline.decoder)  # (1, 4, S, S, 3)
     z0 = jnp.where(timeline.cache.length == 0, latent[0, 0], timeline.z0)  # (h, w, C)
-    return decoded, timeline._replace(cache=cache, decoder=decoder, last_latent=latent, z0=z0)
+    return decoded, timeline._replace(
+        cache=cache, decoder=decoder, last_latent=latent, z0=z0, generated=jnp.int32(0)
+    )
 
 
 def push(
@@ -103,6 +107,10 @@ def generate(
     size = dit_config.latent_size
     shape = (1, dit_config.chunk_frames, size, size, dit_config.latent_channels)
     noise = chunk_noise(settings.seed, timeline.cache.length, shape)  # (1, F, h, w, C)
+    generated = timeline.generated + 1
+    settings = settings._replace(
+        guidance=settings.guidance * guidance_ramp(generated, config.sampler.guidance_ramp_chunks)
+    )
     x = denoise_chunk(
         dit, dit_config, timeline.cache, noise, timeline.last_latent, settings, timeline.z0
     )  # (1, F, h, w, C)
@@ -114,4 +122,6 @@ def generate(
         decoded[0], *timeline.reference, config.sampler.detail_width
     )  # (4F, S, S, 3)
     chunk = Chunk(x, to_uint8(pixels), anchor_penalty(x[0], timeline.z0))
-    return chunk, timeline._replace(cache=cache, decoder=decoder, last_latent=x[:, -1:])
+    return chunk, timeline._replace(
+        cache=cache, decoder=decoder, last_latent=x[:, -1:], generated=generated
+    )
