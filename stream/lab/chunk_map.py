@@ -5,7 +5,8 @@ frame `next_frame`, to the window one chunk later. The anchor z0, the sampler's 
 noise (from the seed, as the engine commits), the session's settings (their window must be
 `window`) and the positions are held fixed, so F is deterministic and J = dF/dx includes the shift
 of the window as well as the model's response. It runs the engine's own denoise_chunk and
-commit_chunk, so what the lab differentiates is what the engine runs.
+commit_chunk, so what the lab differentiates is what the engine runs, with the guidance anchor at
+the session's full strength: the map of a rollout past the sampler's guidance ramp.
 """
 
 from __future__ import annotations
