@@ -149,6 +149,7 @@ def _export(args: argparse.Namespace) -> int:
         "detail_width": args.detail_width,
         "guidance_strength": args.guidance_strength,
         "change_scale": args.change_scale,
+        "guidance_ramp_chunks": args.guidance_ramp_chunks,
     }
     report = export(
         args.dit_run,
@@ -228,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         "--change-scale",
         type=float,
         help="the model's scale of each chunk's generated change, in (0, 1] (default: the run's)",
+    )
+    export.add_argument(
+        "--guidance-ramp-chunks",
+        type=int,
+        help="chunks after the last real frame over which the guidance anchor's strength rises "
+        "to lambda (default: the run's; 0 is full strength at once)",
     )
     export.add_argument(
         "--eval",
