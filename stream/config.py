@@ -163,8 +163,16 @@ SMALL = EngineConfig(
     # 300 holds a 64-chunk rollout of a validation world at 18.6 dB where 1 lets it fall to
     # 10 dB, at no cost at 1 chunk (train/RESUME.md). Change scale 0.5: +2.8 / 2.8 / 1.9 dB at
     # 1 / 2 / 4 chunks on the validation clips, and 19.0 dB at 64 chunks of the validation world
-    # (README, "The predictor").
-    sampler=SamplerConfig(steps=1, detail_width=0.2, guidance_strength=300.0, change_scale=0.5),
+    # (README, "The predictor"). Guidance ramp 16: +2.5 / 3.6 / 1.2 dB at 1 / 2 / 4 chunks on the
+    # validation clips, the worlds level or better to 64 chunks (32 was level on the clips and
+    # leaves 16 s without the force that holds long rollouts).
+    sampler=SamplerConfig(
+        steps=1,
+        detail_width=0.2,
+        guidance_strength=300.0,
+        change_scale=0.5,
+        guidance_ramp_chunks=16,
+    ),
 )
 
 # For tests and CI: seconds per step.
