@@ -13,12 +13,11 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
-from serve.handlers import behavior_of, rebuilt
+from serve.handlers import ServiceInterceptor, behavior_of, rebuilt
 from serve.limits import ECHO_CHARS
 from serve.metrics import ServerMetrics
 
@@ -35,23 +34,16 @@ def request_id(metadata: Any) -> str:
     return uuid.uuid4().hex
 
 
-class AccessLogInterceptor(grpc.aio.ServerInterceptor):
-    """Applies to the methods under `prefix` (a service's "/package.Service/"); put it first, so
-    that it also sees the calls later interceptors refuse."""
+class AccessLogInterceptor(ServiceInterceptor):
+    """Put it first, so that it also sees the calls later interceptors refuse."""
 
     def __init__(self, prefix: str, metrics: ServerMetrics):
-        self._prefix = prefix
+        super().__init__(prefix)
         self._metrics = metrics
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = await continuation(details)
-        if handler is None or not details.method.startswith(self._prefix):
-            return handler
-        method = details.method.removeprefix(self._prefix)
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, method: str, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
         inner = behavior_of(handler)
         rid = request_id(details.invocation_metadata)
 

@@ -3,7 +3,7 @@ of the service (parsing, logging) rather than on its metadata alone."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -38,3 +38,28 @@ def rebuilt(
         request_deserializer=request_deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    """An interceptor that rebuilds the handlers of one service's methods, those under `prefix`
+    (a service's "/package.Service/"), with `wrap`, and passes every other call through (the
+    health service, reflection)."""
+
+    def __init__(self, prefix: str):
+        self._prefix = prefix
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(details)
+        if handler is None or not details.method.startswith(self._prefix):
+            return handler
+        return self.wrap(handler, details.method.removeprefix(self._prefix), details)
+
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, method: str, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        """The handler serving calls of `method` (its name without the prefix)."""
+        raise NotImplementedError

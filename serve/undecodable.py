@@ -9,13 +9,13 @@ requests, as a ValueError from its iterator, which the service maps like any bad
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
 
-from serve.handlers import behavior_of, rebuilt
+from serve.handlers import ServiceInterceptor, behavior_of, rebuilt
 
 
 class Undecodable:
@@ -24,22 +24,15 @@ class Undecodable:
         self.reason = reason
 
 
-class UndecodableRequestInterceptor(grpc.aio.ServerInterceptor):
-    """Applies to the methods under `prefix` (a service's "/package.Service/")."""
-
+class UndecodableRequestInterceptor(ServiceInterceptor):
     def __init__(self, prefix: str, request_types: dict[str, type]):
-        self._prefix = prefix
+        super().__init__(prefix)
         self._request_types = request_types  # method name -> its request message class
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = await continuation(details)
-        if handler is None or not details.method.startswith(self._prefix):
-            return handler
-        message = self._request_types[details.method.removeprefix(self._prefix)]
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, method: str, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        message = self._request_types[method]
         expected = f"a serialized {message.DESCRIPTOR.full_name}"
         inner = behavior_of(handler)
 
