@@ -34,3 +34,19 @@ def test_zero_width_turns_carry_over_off():
     _, decoded, detail = _reference()
     frames = jnp.stack([decoded])
     np.testing.assert_array_equal(carry_detail(frames, decoded, detail, 0.0), frames)
+
+
+def test_full_snap_takes_a_small_change_back_to_the_real_frame():
+    real, decoded, detail = _reference()
+    flicker = decoded + 0.01 * jax.random.normal(jax.random.key(2), decoded.shape)  # (8, 8, 3)
+    out = carry_detail(flicker[None], decoded, detail, 0.5, snap=1.0)
+    kept = carry_detail(flicker[None], decoded, detail, 0.5)
+    assert float(jnp.abs(out - real).max()) < 0.5 * float(jnp.abs(kept - real).max())
+
+
+def test_snap_leaves_a_moved_prediction_alone():
+    _, decoded, detail = _reference()
+    moved = jnp.clip(decoded + 0.8, -1, 1).at[..., 0].set(-decoded[..., 0])[None]  # (1, 8, 8, 3)
+    changed = jnp.max(jnp.abs(moved - decoded), axis=-1) > 0.5  # (1, 8, 8)
+    out = carry_detail(moved, decoded, detail, 0.1, snap=1.0)
+    np.testing.assert_allclose(out[changed], moved[changed], atol=1e-6)

@@ -147,6 +147,7 @@ def _export(args: argparse.Namespace) -> int:
     sampler = {
         "steps": args.steps,
         "detail_width": args.detail_width,
+        "detail_snap": args.detail_snap,
         "guidance_strength": args.guidance_strength,
         "change_scale": args.change_scale,
         "guidance_ramp_chunks": args.guidance_ramp_chunks,
@@ -219,6 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         "--detail-width",
         type=float,
         help="the model's detail carry-over gate width (default: the run's; 0 is off)",
+    )
+    export.add_argument(
+        "--detail-snap",
+        type=float,
+        help="the model's fraction of small change taken back inside the detail gate, in [0, 1] "
+        "(default: the run's; 0 keeps the DiT's change)",
     )
     export.add_argument(
         "--guidance-strength",

@@ -51,6 +51,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "prediction is the DiT's and the VAE's alone)",
     )
     parser.add_argument(
+        "--detail-snap",
+        type=float,
+        help="fraction in [0, 1] of the prediction's small change taken back inside the detail "
+        "gate (default: the model's; 0 keeps the DiT's change)",
+    )
+    parser.add_argument(
         "--steps", type=int, help="Euler steps per chunk (default: the model's sampler.steps)"
     )
     parser.add_argument(
@@ -76,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     changes = {
         "context_noise": args.context_noise,
         "detail_width": args.detail_width,
+        "detail_snap": args.detail_snap,
         "steps": args.steps,
         "change_scale": args.change_scale,
     }

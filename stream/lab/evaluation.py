@@ -505,8 +505,8 @@ def format_report(engine: Engine, metrics: dict[str, float]) -> str:
     lines = [
         f"model: {engine.name}",
         f"sampler: {sampler.steps} Euler steps, shift {sampler.shift}, "
-        f"context noise {sampler.context_noise}, detail carry-over width {sampler.detail_width}, "
-        f"change scale {sampler.change_scale}; "
+        f"context noise {sampler.context_noise}, detail carry-over width {sampler.detail_width} "
+        f"snap {sampler.detail_snap}, change scale {sampler.change_scale}; "
         f"flow space: {engine.config.dit.flow_space}",
     ]
     r = _Report(metrics)

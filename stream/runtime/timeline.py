@@ -118,8 +118,9 @@ def generate(
     # The causal decoder takes the chunk's latent frames in one call: bigger convolutions than
     # one frame at a time, the same frames up to float rounding.
     decoded, decoder = vae.decode_step(x, timeline.decoder)  # (1, 4F, S, S, 3)
+    sampler = config.sampler
     pixels = carry_detail(
-        decoded[0], *timeline.reference, config.sampler.detail_width
+        decoded[0], *timeline.reference, sampler.detail_width, sampler.detail_snap
     )  # (4F, S, S, 3)
     chunk = Chunk(x, to_uint8(pixels), anchor_penalty(x[0], timeline.z0))
     return chunk, timeline._replace(
