@@ -54,3 +54,27 @@ def test_idle_workers_end_and_a_later_call_starts_them_again(monkeypatch):
         time.sleep(0.02)
     assert _workers(batcher) == 0
     assert batcher.call("double", 2) == 4
+
+
+def test_calls_of_first_programs_are_served_before_earlier_calls_of_others():
+    entered, gate, order = threading.Event(), threading.Event(), []
+
+    def run(program, slots):
+        entered.set()
+        gate.wait(timeout=30)
+        order.append(program)
+        return [args[0] for args in slots]
+
+    batcher = Batcher(run, slots=1, first=frozenset({"generate"}))
+    blocker = threading.Thread(target=batcher.call, args=("push", 0))
+    blocker.start()
+    entered.wait(timeout=30)
+    threads = [threading.Thread(target=batcher.call, args=(p, 1)) for p in ("push", "generate")]
+    for thread in threads:
+        thread.start()
+        while batcher.waiting < threads.index(thread) + 1:
+            time.sleep(0.01)
+    gate.set()
+    for thread in [blocker, *threads]:
+        thread.join(timeout=30)
+    assert order == ["push", "generate", "push"]

@@ -10,6 +10,12 @@ The slot count is fixed: a program compiled for fewer slots would round differen
 other kernels for other shapes), and a session's bits would then depend on how many others were
 served with it. Fixed, they depend on nothing but its own inputs.
 
+Calls of the programs named `first` (generating a chunk) are served before the others (taking in
+real frames), oldest first within each kind, as LLM servers serve decode steps before prefills:
+a viewer waits on every generated chunk, while real frames only need to be in before the next
+one. Under FIFO a chunk queued behind other sessions' pushes waited for them, and that wait set
+the latency tail (README, "Soak").
+
 Several workers run ticks at the same time. On a CPU that is where the throughput of many
 sessions comes from: XLA runs one program on about one core, so two ticks in flight use two
 cores, while more slots in one program do not (README, "Batching", has the measurements).
@@ -49,6 +55,7 @@ class Batcher:
         run: Callable[[Hashable, Sequence[tuple[Any, ...]]], Sequence[Any]],
         slots: int,
         workers: int = 1,
+        first: frozenset[Hashable] = frozenset(),
     ):
         if slots < 1:
             raise ValueError(f"slots={slots} must be >= 1")
@@ -57,6 +64,7 @@ class Batcher:
         self.slots = slots
         self.workers = workers
         self._run = run
+        self._first = first
         self._lock = threading.Condition()
         self._waiting: list[_Call] = []
         self._active = 0
@@ -138,7 +146,8 @@ class Batcher:
                     self._lock.wait(left)
                 if self._waiting:  # another worker may have taken them while this one lingered
                     break
-            program = self._waiting[0].program
+            urgent = [call for call in self._waiting if call.program in self._first]
+            program = (urgent or self._waiting)[0].program
             batch = [call for call in self._waiting if call.program == program][: self.slots]
             self._waiting = [call for call in self._waiting if call not in batch]
             return batch

@@ -43,6 +43,8 @@ from stream.runtime.timeline import Chunk, Timeline, commit_latent, generate, ne
 DEFAULT_CHECKPOINT = pathlib.Path(__file__).parents[1] / "assets" / "default_model"
 RANDOM_INIT_NAME = "random-init (seed 0, SMALL preset): extends video with noise until trained"
 DEFAULT_SLOTS = 1
+# A viewer waits on these; the batcher serves them before taking in real frames (batcher.py).
+URGENT_PROGRAMS = frozenset({"generate"})
 
 
 def default_workers() -> int:
@@ -98,7 +100,9 @@ class Engine:
             "generate": _over_slots(models(generate)),
             "commit_latent": _over_slots(models(commit_latent)),
         }
-        self.batcher = Batcher(self.run_slots, slots, workers or default_workers())
+        self.batcher = Batcher(
+            self.run_slots, slots, workers or default_workers(), first=URGENT_PROGRAMS
+        )
 
         def encode(params, frames, state):
             return nnx.merge(vae_def, params).encode_step(frames, state)
@@ -169,7 +173,9 @@ class Engine:
         training run's eval): nothing is traced or compiled again."""
         engine = copy.copy(self)
         engine.dit_params = params
-        engine.batcher = Batcher(engine.run_slots, self.batcher.slots, self.batcher.workers)
+        engine.batcher = Batcher(
+            engine.run_slots, self.batcher.slots, self.batcher.workers, first=URGENT_PROGRAMS
+        )
         return engine
 
     def with_sampler(self, **changes: Any) -> Engine:
