@@ -78,3 +78,29 @@ def test_calls_of_first_programs_are_served_before_earlier_calls_of_others():
     for thread in [blocker, *threads]:
         thread.join(timeout=30)
     assert order == ["push", "generate", "push"]
+
+
+def test_a_call_passed_over_max_passes_times_goes_next(monkeypatch):
+    monkeypatch.setattr(batcher_module, "MAX_PASSES", 2)
+    entered, gate, order = threading.Event(), threading.Event(), []
+
+    def run(program, slots):
+        entered.set()
+        gate.wait(timeout=30)
+        order.append(program)
+        return [args[0] for args in slots]
+
+    batcher = Batcher(run, slots=1, first=frozenset({"generate"}))
+    blocker = threading.Thread(target=batcher.call, args=("generate", 0))
+    blocker.start()
+    entered.wait(timeout=30)
+    programs = ("push", "generate", "generate", "generate")
+    threads = [threading.Thread(target=batcher.call, args=(p, 1)) for p in programs]
+    for count, thread in enumerate(threads, start=1):
+        thread.start()
+        while batcher.waiting < count:
+            time.sleep(0.01)
+    gate.set()
+    for thread in [blocker, *threads]:
+        thread.join(timeout=30)
+    assert order == ["generate", "generate", "generate", "push", "generate"]

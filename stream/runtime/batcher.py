@@ -13,8 +13,8 @@ served with it. Fixed, they depend on nothing but its own inputs.
 Calls of the programs named `first` (generating a chunk) are served before the others (taking in
 real frames), oldest first within each kind, as LLM servers serve decode steps before prefills:
 a viewer waits on every generated chunk, while real frames only need to be in before the next
-one. Under FIFO a chunk queued behind other sessions' pushes waited for them, and that wait set
-the latency tail (README, "Soak").
+one (README, "Soak", has the measurement). A call passed over MAX_PASSES times goes next, so
+sessions that only generate (extension jobs) cannot starve another session's frames.
 
 Several workers run ticks at the same time. On a CPU that is where the throughput of many
 sessions comes from: XLA runs one program on about one core, so two ticks in flight use two
@@ -35,6 +35,8 @@ LINGER_S = 0.003
 # A worker with nothing to do for this long ends (the next call starts one again), so engines
 # made for a moment (a training run's periodic eval) leave no threads behind.
 IDLE_EXIT_S = 30.0
+# Ticks that may overtake a waiting call: two rounds of 8 sessions, about 0.4 s on our CPU.
+MAX_PASSES = 16
 
 
 @dataclasses.dataclass(eq=False)
@@ -44,6 +46,7 @@ class _Call:
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
+    passes: int = 0  # ticks that overtook this call
 
 
 class Batcher:
@@ -146,8 +149,15 @@ class Batcher:
                     self._lock.wait(left)
                 if self._waiting:  # another worker may have taken them while this one lingered
                     break
+            oldest = self._waiting[0]
             urgent = [call for call in self._waiting if call.program in self._first]
-            program = (urgent or self._waiting)[0].program
+            if oldest.passes >= MAX_PASSES or not urgent:
+                program = oldest.program
+            else:
+                program = urgent[0].program
             batch = [call for call in self._waiting if call.program == program][: self.slots]
+            last = self._waiting.index(batch[-1])
+            for call in self._waiting[:last]:
+                call.passes += call not in batch
             self._waiting = [call for call in self._waiting if call not in batch]
             return batch

@@ -206,8 +206,13 @@ class Engine:
 
     def run_slots(self, program: Hashable, slots: Sequence[tuple[Any, ...]]) -> Sequence[Any]:
         """One compiled call of a program ("push_first", "push", "generate", "commit_latent")
-        over the slots' arguments, in order: what the batcher runs each tick, without waiting."""
-        return self._programs[program](self.dit_params, self.vae_params, tuple(slots))
+        over the slots' arguments, in order: what the batcher runs each tick. It waits for the
+        results: with JAX's asynchronous dispatch every session's call would otherwise be in
+        XLA's queue at once, sharing the cores in dispatch order, and the batcher's order
+        (batcher.py) would decide nothing."""
+        return jax.block_until_ready(
+            self._programs[program](self.dit_params, self.vae_params, tuple(slots))
+        )
 
     def new_timeline(self) -> Timeline:
         return new_timeline(self.config, self.vae)
