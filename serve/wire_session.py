@@ -176,6 +176,15 @@ class WireSession:
         decoded = iter_frames(
             frames, field, size, limits.frames_per_message, limits.pixels_per_message
         )
+        converted = self._frame_rate.pending_output(len(frames.items))
+        if converted > limits.frames_per_message:
+            raise ValueError(
+                f"{field}.items: {len(frames.items)} frames at source_fps "
+                f"{self._frame_rate.source_fps:g} become {converted} at the model's "
+                f"{self._frame_rate.target_fps:g} fps; accepted: at most "
+                f"{limits.frames_per_message} per message after conversion (the server's "
+                "--max-frames-per-message)"
+            )
         while True:
             if stop is not None and stop.is_set():
                 raise Stopped(f"{field}: stopped after {self.session.frames_pushed} frames")

@@ -215,7 +215,7 @@ BAD_SESSIONS = {
     "too many steps": ([pb.SessionRequest(config=pb.SessionConfig(steps=65))], "steps=65"),
     "negative source frame rate": (
         [pb.SessionRequest(config=pb.SessionConfig(source_fps=-30))],
-        "config.source_fps=-30.0 is out of range; accepted: a frame rate > 0 and <= 1000",
+        "config.source_fps=-30.0 is out of range; accepted: a frame rate from 1 to 1000",
     ),
     "source frame rate above 1000 fps": (
         [pb.SessionRequest(config=pb.SessionConfig(source_fps=1e6))],

@@ -114,6 +114,19 @@ def test_thirty_thousand_tiny_frames_in_one_message_are_refused_before_any_work(
     assert cpu < 2.0 and memory < 100
 
 
+def test_frames_that_a_low_source_rate_would_multiply_past_the_limit_are_refused(stub):
+    config = pb.SessionConfig(source_fps=1.0)  # a frame becomes 16 at the model's 16 fps
+    frames = frames_message(np.zeros((64, 1, 1, 3), np.uint8))
+    requests = [pb.SessionRequest(config=config), pb.SessionRequest(frames=frames)]
+    errors = []
+    cpu, _ = _cpu_and_peak_memory(
+        lambda: errors.append(_error(lambda: list(stub.Session(iter(requests), timeout=60))))
+    )
+    assert errors[0].code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "64 frames at source_fps 1 become 1017 at the model's 16 fps" in errors[0].details()
+    assert cpu < 2.0
+
+
 def test_png_frames_that_decode_past_the_pixel_limit_are_refused(stub):
     black = np.zeros((4096, 4096, 3), np.uint8)
     bomb = frames_message(black[None].repeat(3, axis=0), pb.FRAME_ENCODING_PNG)  # ~150 KB

@@ -20,16 +20,19 @@ from fractions import Fraction
 
 import numpy as np
 
-MAX_FPS = 1000.0  # beyond any camera's rate; bounds the frames one source frame can turn into
+MAX_FPS = 1000.0  # beyond any camera's rate
+# Bounds the frames one source frame can turn into (16 at the model's 16 fps): found by fuzzing,
+# 1e-300 fps made a single frame into more frames than a server could ever count out.
+MIN_FPS = 1.0
 
 
 def check_fps(value: object, field: str) -> float:
     """value as a float frame rate; ValueError naming field unless finite, > 0 and <= MAX_FPS."""
     is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not is_number or not math.isfinite(value) or not 0 < value <= MAX_FPS:
+    if not is_number or not math.isfinite(value) or not MIN_FPS <= value <= MAX_FPS:
         raise ValueError(
-            f"{field}={value!r} is out of range; accepted: a frame rate > 0 and <= {MAX_FPS:g} "
-            "frames per second"
+            f"{field}={value!r} is out of range; accepted: a frame rate from {MIN_FPS:g} to "
+            f"{MAX_FPS:g} frames per second"
         )
     return float(value)
 
@@ -52,6 +55,10 @@ class FrameRateConverter:
         if source_frames <= 0:
             return 0
         return (2 * source_frames - 1) * self._q // (2 * self._p) + 1
+
+    def pending_output(self, source_frames: int) -> int:
+        """Output frames the next source_frames source frames will give, before they are seen."""
+        return self.output_count(self.frames_in + source_frames) - self.frames_out
 
     def source_index(self, k: int) -> int:
         """The source frame that output frame k shows: ceil(k * p / q - 1/2)."""
