@@ -56,7 +56,9 @@ def test_idle_workers_end_and_a_later_call_starts_them_again(monkeypatch):
     assert batcher.call("double", 2) == 4
 
 
-def test_calls_of_first_programs_are_served_before_earlier_calls_of_others():
+def _served_order(running: str, queued: tuple[str, ...]) -> list[str]:
+    """The programs a one-slot, one-worker batcher serving "generate" first runs, in order, when
+    the calls `queued` arrive (in that order) while a call of `running` holds the worker."""
     entered, gate, order = threading.Event(), threading.Event(), []
 
     def run(program, slots):
@@ -66,41 +68,25 @@ def test_calls_of_first_programs_are_served_before_earlier_calls_of_others():
         return [args[0] for args in slots]
 
     batcher = Batcher(run, slots=1, first=frozenset({"generate"}))
-    blocker = threading.Thread(target=batcher.call, args=("push", 0))
-    blocker.start()
+    threads = [threading.Thread(target=batcher.call, args=(running, 0))]
+    threads[0].start()
     entered.wait(timeout=30)
-    threads = [threading.Thread(target=batcher.call, args=(p, 1)) for p in ("push", "generate")]
-    for thread in threads:
-        thread.start()
-        while batcher.waiting < threads.index(thread) + 1:
+    for count, program in enumerate(queued, start=1):
+        threads.append(threading.Thread(target=batcher.call, args=(program, 1)))
+        threads[-1].start()
+        while batcher.waiting < count:
             time.sleep(0.01)
     gate.set()
-    for thread in [blocker, *threads]:
+    for thread in threads:
         thread.join(timeout=30)
-    assert order == ["push", "generate", "push"]
+    return order
+
+
+def test_calls_of_first_programs_are_served_before_earlier_calls_of_others():
+    assert _served_order("push", ("push", "generate")) == ["push", "generate", "push"]
 
 
 def test_a_call_passed_over_max_passes_times_goes_next(monkeypatch):
     monkeypatch.setattr(batcher_module, "MAX_PASSES", 2)
-    entered, gate, order = threading.Event(), threading.Event(), []
-
-    def run(program, slots):
-        entered.set()
-        gate.wait(timeout=30)
-        order.append(program)
-        return [args[0] for args in slots]
-
-    batcher = Batcher(run, slots=1, first=frozenset({"generate"}))
-    blocker = threading.Thread(target=batcher.call, args=("generate", 0))
-    blocker.start()
-    entered.wait(timeout=30)
-    programs = ("push", "generate", "generate", "generate")
-    threads = [threading.Thread(target=batcher.call, args=(p, 1)) for p in programs]
-    for count, thread in enumerate(threads, start=1):
-        thread.start()
-        while batcher.waiting < count:
-            time.sleep(0.01)
-    gate.set()
-    for thread in [blocker, *threads]:
-        thread.join(timeout=30)
+    order = _served_order("generate", ("push", "generate", "generate", "generate"))
     assert order == ["generate", "generate", "generate", "push", "generate"]
