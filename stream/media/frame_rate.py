@@ -27,7 +27,7 @@ MIN_FPS = 1.0
 
 
 def check_fps(value: object, field: str) -> float:
-    """value as a float frame rate; ValueError naming field unless finite and in [MIN_FPS, MAX_FPS]."""
+    """value as a float frame rate; ValueError naming field unless finite, in [MIN_FPS, MAX_FPS]."""
     is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not is_number or not math.isfinite(value) or not MIN_FPS <= value <= MAX_FPS:
         raise ValueError(
