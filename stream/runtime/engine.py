@@ -100,9 +100,7 @@ class Engine:
             "generate": _over_slots(models(generate)),
             "commit_latent": _over_slots(models(commit_latent)),
         }
-        self.batcher = Batcher(
-            self.run_slots, slots, workers or default_workers(), first=URGENT_PROGRAMS
-        )
+        self.batcher = self._new_batcher(slots, workers or default_workers())
 
         def encode(params, frames, state):
             return nnx.merge(vae_def, params).encode_step(frames, state)
@@ -173,10 +171,11 @@ class Engine:
         training run's eval): nothing is traced or compiled again."""
         engine = copy.copy(self)
         engine.dit_params = params
-        engine.batcher = Batcher(
-            engine.run_slots, self.batcher.slots, self.batcher.workers, first=URGENT_PROGRAMS
-        )
+        engine.batcher = engine._new_batcher(self.batcher.slots, self.batcher.workers)
         return engine
+
+    def _new_batcher(self, slots: int, workers: int) -> Batcher:
+        return Batcher(self.run_slots, slots, workers, first=URGENT_PROGRAMS)
 
     def with_sampler(self, **changes: Any) -> Engine:
         """The same weights under other sampler settings, e.g. context_noise=0.0 (an ablation)."""
@@ -200,7 +199,7 @@ class Engine:
             "generate": (timeline, settings),
         }
         for name, args in calls.items():
-            jax.block_until_ready(self.run_slots(name, [args] * self.batcher.slots))
+            self.run_slots(name, [args] * self.batcher.slots)
 
     # The programs, batched with every other session calling at the same time.
 
