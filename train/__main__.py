@@ -150,6 +150,7 @@ def _export(args: argparse.Namespace) -> int:
         "detail_snap": args.detail_snap,
         "guidance_strength": args.guidance_strength,
         "change_scale": args.change_scale,
+        "fit_change_scale": args.fit_change_scale,
         "guidance_ramp_chunks": args.guidance_ramp_chunks,
     }
     report = export(
@@ -236,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         "--change-scale",
         type=float,
         help="the model's scale of each chunk's generated change, in (0, 1] (default: the run's)",
+    )
+    export.add_argument(
+        "--fit-change-scale",
+        action=argparse.BooleanOptionalAction,
+        help="whether the model fits each session's change scale on its own real frames "
+        "(default: the run's)",
     )
     export.add_argument(
         "--guidance-ramp-chunks",

@@ -66,6 +66,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "(default: the model's; 1 is the DiT's change unscaled)",
     )
     parser.add_argument(
+        "--fit-change-scale",
+        action=argparse.BooleanOptionalAction,
+        help="fit each session's change scale on its own real frames, each predicted before it "
+        "is committed (default: the model's; --no-fit-change-scale keeps --change-scale fixed)",
+    )
+    parser.add_argument(
         "--sheet",
         metavar="DIR",
         help="write a contact sheet PNG per held-out clip and per world video into DIR",
@@ -85,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         "detail_snap": args.detail_snap,
         "steps": args.steps,
         "change_scale": args.change_scale,
+        "fit_change_scale": args.fit_change_scale,
     }
     changes = {name: value for name, value in changes.items() if value is not None}
     if changes:

@@ -502,12 +502,14 @@ class _Report:
 
 def format_report(engine: Engine, metrics: dict[str, float]) -> str:
     sampler = engine.config.sampler
+    scale = f"change scale {sampler.change_scale}"
+    if sampler.fit_change_scale:
+        scale = f"change scale fitted per session ({sampler.change_scale} until the first test)"
     lines = [
         f"model: {engine.name}",
         f"sampler: {sampler.steps} Euler steps, shift {sampler.shift}, "
         f"context noise {sampler.context_noise}, detail carry-over width {sampler.detail_width} "
-        f"snap {sampler.detail_snap}, change scale {sampler.change_scale}; "
-        f"flow space: {engine.config.dit.flow_space}",
+        f"snap {sampler.detail_snap}, {scale}; flow space: {engine.config.dit.flow_space}",
     ]
     r = _Report(metrics)
     baselines = ("dit", "repeat", "latent_repeat", "shift")

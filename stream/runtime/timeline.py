@@ -4,7 +4,8 @@ The engine vmaps each program over its slots, so the sessions of one tick share 
 (batcher.py); written for batch 1, a program cannot mix one session's data into another's.
 
 - push: real frames -> one latent frame (encoder step), committed as context and decoded, the
-  decoding kept as the reference of detail carry-over (stream/runtime/detail.py);
+  decoding kept as the reference of detail carry-over (stream/runtime/detail.py), and first
+  predicted from the context before it to fit the session's change scale (backtest.py);
 - generate: one chunk from noise -> denoised (stream/runtime/chunk.py), committed, decoded;
 - commit_latent: a latent frame known without pixels (the drift lab's truth) committed and decoded.
 """
@@ -20,6 +21,7 @@ from stream.config import EngineConfig
 from stream.media.pixels import to_uint8, to_unit
 from stream.model.dit import DiT
 from stream.model.vae import CausalVAE
+from stream.runtime import backtest
 from stream.runtime.anchor import anchor_penalty
 from stream.runtime.chunk import SessionSettings, commit_chunk, denoise_chunk
 from stream.runtime.detail import carry_detail
@@ -36,6 +38,7 @@ class Timeline(NamedTuple):
     # decoding), (S, S, 3) each; zeros carry nothing.
     reference: tuple[jax.Array, jax.Array]
     generated: jax.Array  # chunks generated since the last real latent frame, () int32
+    backtest: jax.Array  # running sums of the change-scale fit (backtest.py), (2,)
 
 
 class Chunk(NamedTuple):
@@ -54,6 +57,7 @@ def new_timeline(config: EngineConfig, vae: CausalVAE) -> Timeline:
         z0=jnp.zeros((latent, latent, config.dit.latent_channels), jnp.float32),
         reference=(blank, blank),
         generated=jnp.int32(0),
+        backtest=backtest.new_sums(),
     )
 
 
@@ -66,14 +70,26 @@ def commit_latent(
     settings: SessionSettings,
 ) -> tuple[jax.Array, Timeline]:
     """Commit a clean latent frame (1, 1, h, w, C) and decode it: returns its frames
-    (1, 4, S, S, 3) in [-1, 1] and the timeline after it (the first frame becomes z_0)."""
+    (1, 4, S, S, 3) in [-1, 1] and the timeline after it (the first frame becomes z_0). With
+    sampler.fit_change_scale the model first predicts the frame, as a test (backtest.py)."""
+    sums = timeline.backtest
+    if config.sampler.fit_change_scale:
+        raw = settings._replace(change_scale=jnp.float32(1.0))
+        predicted = _denoise_next(dit, config, timeline, raw, jnp.int32(1))  # (1, F, h, w, C)
+        tested = backtest.add_test(sums, predicted[0, 0], timeline.last_latent[0, 0], latent[0, 0])
+        sums = jnp.where(timeline.cache.length > 0, tested, sums)  # (2,)
     cache = commit_chunk(
         dit, config.dit, timeline.cache, latent, settings, config.sampler.context_noise
     )
     decoded, decoder = vae.decode_step(latent, timeline.decoder)  # (1, 4, S, S, 3)
     z0 = jnp.where(timeline.cache.length == 0, latent[0, 0], timeline.z0)  # (h, w, C)
     return decoded, timeline._replace(
-        cache=cache, decoder=decoder, last_latent=latent, z0=z0, generated=jnp.int32(0)
+        cache=cache,
+        decoder=decoder,
+        last_latent=latent,
+        z0=z0,
+        generated=jnp.int32(0),
+        backtest=sums,
     )
 
 
@@ -95,6 +111,27 @@ def push(
     return latent, encoder, timeline._replace(reference=reference)
 
 
+def _denoise_next(
+    dit: DiT,
+    config: EngineConfig,
+    timeline: Timeline,
+    settings: SessionSettings,
+    generated: jax.Array,
+) -> jax.Array:
+    """The timeline's next chunk of clean latents (1, F, h, w, C), denoised from its own noise (a
+    function of seed and position) as the `generated`-th chunk since the last real frame."""
+    dit_config = config.dit
+    size = dit_config.latent_size
+    shape = (1, dit_config.chunk_frames, size, size, dit_config.latent_channels)
+    noise = chunk_noise(settings.seed, timeline.cache.length, shape)  # (1, F, h, w, C)
+    settings = settings._replace(
+        guidance=settings.guidance * guidance_ramp(generated, config.sampler.guidance_ramp_chunks)
+    )
+    return denoise_chunk(
+        dit, dit_config, timeline.cache, noise, timeline.last_latent, settings, timeline.z0
+    )  # (1, F, h, w, C)
+
+
 def generate(
     dit: DiT,
     vae: CausalVAE,
@@ -103,22 +140,16 @@ def generate(
     settings: SessionSettings,
 ) -> tuple[Chunk, Timeline]:
     """The next chunk of the timeline, from its own noise (a function of seed and position)."""
-    dit_config = config.dit
-    size = dit_config.latent_size
-    shape = (1, dit_config.chunk_frames, size, size, dit_config.latent_channels)
-    noise = chunk_noise(settings.seed, timeline.cache.length, shape)  # (1, F, h, w, C)
+    sampler = config.sampler
+    if sampler.fit_change_scale:
+        scale = backtest.fitted_scale(timeline.backtest, settings.change_scale)
+        settings = settings._replace(change_scale=scale)
     generated = timeline.generated + 1
-    settings = settings._replace(
-        guidance=settings.guidance * guidance_ramp(generated, config.sampler.guidance_ramp_chunks)
-    )
-    x = denoise_chunk(
-        dit, dit_config, timeline.cache, noise, timeline.last_latent, settings, timeline.z0
-    )  # (1, F, h, w, C)
-    cache = commit_chunk(dit, dit_config, timeline.cache, x, settings, config.sampler.context_noise)
+    x = _denoise_next(dit, config, timeline, settings, generated)  # (1, F, h, w, C)
+    cache = commit_chunk(dit, config.dit, timeline.cache, x, settings, sampler.context_noise)
     # The causal decoder takes the chunk's latent frames in one call: bigger convolutions than
     # one frame at a time, the same frames up to float rounding.
     decoded, decoder = vae.decode_step(x, timeline.decoder)  # (1, 4F, S, S, 3)
-    sampler = config.sampler
     pixels = carry_detail(
         decoded[0], *timeline.reference, sampler.detail_width, sampler.detail_snap
     )  # (4F, S, S, 3)
