@@ -90,3 +90,14 @@ def test_a_fitted_session_scales_the_models_change_by_the_fit(tiny_engine, clip)
     latents = fitted.generate(timeline, settings)[0].latents  # (1, F, h, w, C)
     last = timeline.last_latent  # (1, 1, h, w, C)
     np.testing.assert_allclose(latents, last + 0.3 * (raw - last), atol=1e-5)
+
+
+def test_a_session_fitted_to_no_change_streams_the_last_real_frame(tiny_engine, clip):
+    fitted = tiny_engine.with_sampler(fit_change_scale=True, detail_width=0.5)
+    timeline, settings = _pushed(fitted, clip)
+    timeline = timeline._replace(backtest=jnp.array([0.0, 1.0], jnp.float32))  # a fit of 0
+    pixels = np.asarray(fitted.generate(timeline, settings)[0].pixels)  # (4F, S, S, 3)
+    # The first latent frame's 4 frames: later ones repeat them only once the decoder has settled
+    # into its rhythm, which a trained decoder has and this untrained one has not.
+    first = pixels[:4].astype(int)  # (4, S, S, 3)
+    assert np.abs(first - clip[-1]).max() <= 1

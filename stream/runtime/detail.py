@@ -2,10 +2,12 @@
 
 A 4x-spatial VAE reconstructs fine texture at about 20 dB, so decoded predictions are softer than
 the frames they continue, and a still scene loses 2-5 dB against simply repeating the last frame
-before the DiT has done anything. The session knows the last real frame and its decoding, so
-their difference (what the VAE lost) is added back to every decoded prediction, gated per pixel by
-how far the prediction has moved from that decoding: fully where nothing changed, not at all
-where something moved, so moved content never drags stale detail with it.
+before the DiT has done anything. The session knows the last real frame and what the decoder
+makes of its latent frame repeated (the model's "no change"), so their difference (what the VAE
+lost) is added back to every decoded prediction, gated per pixel by how far the prediction has
+moved from that repeat: fully where nothing changed, not at all where something moved, so moved
+content never drags stale detail with it. A prediction of no change thus streams the last real
+frame itself.
 
 Inside the gate the prediction's own small change can be shrunk too (snap): on footage it never
 saw, the model's changes that small are mostly flicker, not motion (on the validation clips the
@@ -25,8 +27,9 @@ def carry_detail(
     width: float,
     snap: float = 0.0,
 ) -> jax.Array:
-    """frames (T, S, S, 3) decoded predictions in [-1, 1]; decoded_last (S, S, 3) the decoding
-    of the last real frame and detail (S, S, 3) that frame minus its decoding. width: the change
+    """frames (T, S, S, 3) decoded predictions in [-1, 1]; decoded_last (T or 1, S, S, 3) the
+    decoder's frames of the last real latent frame repeated, and detail (T or 1, S, S, 3) the
+    last real frame minus them (one per predicted frame, or one for all). width: the change
     (in [-1, 1] units, largest over colour channels) at which the gate has fallen to 1/e, 0
     turns carry-over off; snap: the fraction of the prediction's change from decoded_last taken
     back where the gate is open (0: none; 1: a fully open gate gives the real frame)."""

@@ -3,9 +3,10 @@
 The engine vmaps each program over its slots, so the sessions of one tick share one compiled call
 (batcher.py); written for batch 1, a program cannot mix one session's data into another's.
 
-- push: real frames -> one latent frame (encoder step), committed as context and decoded, the
-  decoding kept as the reference of detail carry-over (stream/runtime/detail.py), and first
-  predicted from the context before it to fit the session's change scale (backtest.py);
+- push: real frames -> one latent frame (encoder step), committed as context and decoded, then
+  decoded once more as if repeated: the reference of detail carry-over (stream/runtime/detail.py);
+  with the change-scale fit, the frame is first predicted from the context before it
+  (backtest.py);
 - generate: one chunk from noise -> denoised (stream/runtime/chunk.py), committed, decoded;
 - commit_latent: a latent frame known without pixels (the drift lab's truth) committed and decoded.
 """
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 from stream.config import EngineConfig
 from stream.media.pixels import to_uint8, to_unit
 from stream.model.dit import DiT
-from stream.model.vae import CausalVAE
+from stream.model.vae import TEMPORAL_FACTOR, CausalVAE
 from stream.runtime import backtest
 from stream.runtime.anchor import anchor_penalty
 from stream.runtime.chunk import SessionSettings, commit_chunk, denoise_chunk
@@ -34,8 +35,9 @@ class Timeline(NamedTuple):
     decoder: Any  # the VAE decoder's causal state
     last_latent: jax.Array  # newest clean latent frame, (1, 1, h, w, C)
     z0: jax.Array  # the anchor: the first latent frame, (h, w, C)
-    # Detail carry-over's reference: (decoding of the last real frame, that frame minus its
-    # decoding), (S, S, 3) each; zeros carry nothing.
+    # Detail carry-over's reference: (the last real latent frame decoded once more, as if
+    # repeated: the 4 frames of the decoder's own answer "no change"; the last real frame minus
+    # each of them), (4, S, S, 3) each; zeros carry nothing.
     reference: tuple[jax.Array, jax.Array]
     generated: jax.Array  # chunks generated since the last real latent frame, () int32
     backtest: jax.Array  # running sums of the change-scale fit (backtest.py), (2,)
@@ -49,7 +51,7 @@ class Chunk(NamedTuple):
 
 def new_timeline(config: EngineConfig, vae: CausalVAE) -> Timeline:
     size, latent = config.image_size, config.dit.latent_size
-    blank = jnp.zeros((size, size, 3), jnp.float32)
+    blank = jnp.zeros((TEMPORAL_FACTOR, size, size, 3), jnp.float32)
     return Timeline(
         cache=init_cache(config.dit),
         decoder=vae.init_decoder_state(1, size, size),
@@ -107,7 +109,11 @@ def push(
     pixels = to_unit(frames)  # (1, G, S, S, 3) in [-1, 1]
     latent, encoder = vae.encode_step(pixels, encoder)  # (1, 1, h, w, C)
     decoded, timeline = commit_latent(dit, vae, config, timeline, latent, settings)
-    reference = (decoded[0, -1], pixels[0, -1] - decoded[0, -1])  # (S, S, 3) each
+    # The decoder makes 4 frames of every latent frame, each its own way (a repeated latent frame
+    # decodes to the same 4 frames, again and again, 0.03-0.1 apart), so a prediction that does
+    # not change is compared, and given the real frame's detail, frame by frame of that rhythm.
+    repeated = vae.decode_step(latent, timeline.decoder)[0][0]  # (4, S, S, 3)
+    reference = (repeated, pixels[0, -1] - repeated)  # (4, S, S, 3) each
     return latent, encoder, timeline._replace(reference=reference)
 
 
@@ -150,8 +156,10 @@ def generate(
     # The causal decoder takes the chunk's latent frames in one call: bigger convolutions than
     # one frame at a time, the same frames up to float rounding.
     decoded, decoder = vae.decode_step(x, timeline.decoder)  # (1, 4F, S, S, 3)
+    chunk_frames = config.dit.chunk_frames
+    repeated, detail = (jnp.tile(r, (chunk_frames, 1, 1, 1)) for r in timeline.reference)
     pixels = carry_detail(
-        decoded[0], *timeline.reference, sampler.detail_width, sampler.detail_snap
+        decoded[0], repeated, detail, sampler.detail_width, sampler.detail_snap
     )  # (4F, S, S, 3)
     chunk = Chunk(x, to_uint8(pixels), anchor_penalty(x[0], timeline.z0))
     return chunk, timeline._replace(
