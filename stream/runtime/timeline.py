@@ -7,7 +7,8 @@ The engine vmaps each program over its slots, so the sessions of one tick share 
   decoded once more as if repeated: the reference of detail carry-over (stream/runtime/detail.py);
   with the change-scale fit, the frame is first predicted from the context before it
   (backtest.py);
-- generate: one chunk from noise -> denoised (stream/runtime/chunk.py), committed, decoded;
+- generate: one chunk from noise -> denoised (stream/runtime/chunk.py) with the change scale (fixed,
+  or fitted by backtest.py), committed, decoded;
 - commit_latent: a latent frame known without pixels (the drift lab's truth) committed and decoded.
 """
 
@@ -110,7 +111,7 @@ def push(
     latent, encoder = vae.encode_step(pixels, encoder)  # (1, 1, h, w, C)
     decoded, timeline = commit_latent(dit, vae, config, timeline, latent, settings)
     # The decoder makes 4 frames of every latent frame, each its own way (a repeated latent frame
-    # decodes to the same 4 frames, again and again, 0.03-0.1 apart), so a prediction that does
+    # decodes to the same 4 frames again and again, up to 0.1 apart), so a prediction that does
     # not change is compared, and given the real frame's detail, frame by frame of that rhythm.
     repeated = vae.decode_step(latent, timeline.decoder)[0][0]  # (4, S, S, 3)
     reference = (repeated, pixels[0, -1] - repeated)  # (4, S, S, 3) each
