@@ -50,3 +50,10 @@ def test_snap_leaves_a_moved_prediction_alone():
     changed = jnp.max(jnp.abs(moved - decoded), axis=-1) > 0.5  # (1, 8, 8)
     out = carry_detail(moved, decoded, detail, 0.1, snap=1.0)
     np.testing.assert_allclose(out[changed], moved[changed], atol=1e-6)
+
+
+def test_each_frame_is_compared_with_the_reference_of_its_own_place_in_the_rhythm():
+    real, decoded, _ = _reference()
+    rhythm = jnp.stack([decoded, -decoded])  # (2, 8, 8, 3): the decoder's two ways of "no change"
+    out = carry_detail(rhythm, rhythm, real - rhythm, 0.1)
+    np.testing.assert_allclose(out, jnp.stack([real, real]), atol=1e-6)
