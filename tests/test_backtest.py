@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from stream.runtime import backtest
 from stream.runtime.chunk import session_settings
@@ -56,6 +57,12 @@ def test_after_a_cut_the_fit_follows_the_new_footage():
     assert _fit(actual, previous, truth) < 0.25
 
 
+@pytest.fixture(scope="module")
+def fitted(tiny_engine):
+    """The tiny engine fitting its change scale, with detail carry-over: one compile for all."""
+    return tiny_engine.with_sampler(fit_change_scale=True, detail_width=0.5)
+
+
 def _pushed(engine, frames: np.ndarray):
     """The timeline after pushing frames (1 + 4k, S, S, 3) through the engine's programs, and
     the settings of a session that does."""
@@ -70,10 +77,7 @@ def _pushed(engine, frames: np.ndarray):
     return timeline, settings
 
 
-def test_a_fitted_session_repeats_the_last_latent_frame_when_its_latents_stood_still(
-    tiny_engine, clip
-):
-    fitted = tiny_engine.with_sampler(fit_change_scale=True)
+def test_a_fitted_session_repeats_the_last_latent_frame_when_its_latents_stood_still(fitted, clip):
     timeline, settings = _pushed(fitted, clip[:5])
     for _ in range(3):
         timeline = fitted.commit_latent(timeline, timeline.last_latent, settings)
@@ -81,8 +85,7 @@ def test_a_fitted_session_repeats_the_last_latent_frame_when_its_latents_stood_s
     np.testing.assert_array_equal(latents, jnp.broadcast_to(timeline.last_latent, latents.shape))
 
 
-def test_a_fitted_session_scales_the_models_change_by_the_fit(tiny_engine, clip):
-    fitted = tiny_engine.with_sampler(fit_change_scale=True)
+def test_a_fitted_session_scales_the_models_change_by_the_fit(tiny_engine, fitted, clip):
     timeline, settings = _pushed(fitted, clip)
     timeline = timeline._replace(backtest=jnp.array([0.3, 1.0], jnp.float32))  # a fit of 0.3
     raw_settings = settings._replace(change_scale=jnp.float32(1.0))
@@ -92,8 +95,7 @@ def test_a_fitted_session_scales_the_models_change_by_the_fit(tiny_engine, clip)
     np.testing.assert_allclose(latents, last + 0.3 * (raw - last), atol=1e-5)
 
 
-def test_a_session_fitted_to_no_change_streams_the_last_real_frame(tiny_engine, clip):
-    fitted = tiny_engine.with_sampler(fit_change_scale=True, detail_width=0.5)
+def test_a_session_fitted_to_no_change_streams_the_last_real_frame(fitted, clip):
     timeline, settings = _pushed(fitted, clip)
     timeline = timeline._replace(backtest=jnp.array([0.0, 1.0], jnp.float32))  # a fit of 0
     pixels = np.asarray(fitted.generate(timeline, settings)[0].pixels)  # (4F, S, S, 3)
