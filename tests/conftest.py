@@ -14,7 +14,9 @@ from flax import nnx
 
 from stream.config import TINY  # engine and training tests build the same tiny models
 from stream.runtime.checkpoint import build_models, save_model
+from stream.runtime.chunk import SessionSettings
 from stream.runtime.engine import Engine
+from stream.runtime.timeline import Timeline
 
 
 def randomised(module: nnx.Module, seed: int, scale: float = 0.05) -> nnx.Module:
@@ -81,3 +83,12 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def pushed_timeline(engine: Engine, clip: np.ndarray, settings: SessionSettings) -> Timeline:
+    """The timeline after pushing clip (1 + 4k, S, S, 3) through the engine's push program:
+    frame 0 alone, then groups of 4, as a session pushes them."""
+    encoder, timeline = engine.new_encoder_state(), engine.new_timeline()
+    for start, stop in [(0, 1)] + [(i, i + 4) for i in range(1, len(clip), 4)]:
+        _, encoder, timeline = engine.push(encoder, timeline, clip[None, start:stop], settings)
+    return timeline

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import pushed_timeline
 from stream.runtime import backtest
 from stream.runtime.chunk import session_settings
 
@@ -64,17 +65,12 @@ def fitted(tiny_engine):
 
 
 def _pushed(engine, frames: np.ndarray):
-    """The timeline after pushing frames (1 + 4k, S, S, 3) through the engine's programs, and
-    the settings of a session that does."""
+    """The timeline after pushing frames (1 + 4k, S, S, 3), and the settings of its session."""
     config = engine.config
     settings = session_settings(
         config.dit.window_frames, True, 0.0, 0, config.sampler.steps, config.sampler
     )
-    encoder, timeline = engine.new_encoder_state(), engine.new_timeline()
-    groups = [frames[:1]] + [frames[i : i + 4] for i in range(1, len(frames), 4)]
-    for group in groups:
-        _, encoder, timeline = engine.push(encoder, timeline, group[None], settings)
-    return timeline, settings
+    return pushed_timeline(engine, frames, settings), settings
 
 
 def test_a_fitted_session_repeats_the_last_latent_frame_when_its_latents_stood_still(fitted, clip):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from conftest import pushed_timeline
 from stream.config import TINY
 from stream.runtime.chunk import session_settings
 from stream.runtime.engine import Engine
@@ -26,10 +27,7 @@ def engine(tiny_models) -> Engine:
 def _pushed(engine, clip, seed, window, anchor_on, guidance, steps):
     """(timeline, settings) of a session that has seen the clip, with the given choices."""
     settings = session_settings(window, anchor_on, guidance, seed, steps, TINY.sampler)
-    encoder, timeline = engine.new_encoder_state(), engine.new_timeline()
-    for start, stop in [(0, 1)] + [(i, i + 4) for i in range(1, len(clip), 4)]:
-        _, encoder, timeline = engine.push(encoder, timeline, clip[None, start:stop], settings)
-    return timeline, settings
+    return pushed_timeline(engine, clip, settings), settings
 
 
 @pytest.fixture(scope="module")

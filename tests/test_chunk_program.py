@@ -6,26 +6,19 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from conftest import pushed_timeline
 from stream.runtime.chunk import session_settings
 from stream.runtime.sampler import chunk_noise, flow_origin
-from stream.runtime.timeline import Timeline
 
 
 def _settings(engine, seed=7, window=4, anchor_on=True, guidance=0.5, steps=3):
     return session_settings(window, anchor_on, guidance, seed, steps, engine.config.sampler)
 
 
-def _pushed(engine, clip, settings) -> Timeline:
-    encoder, timeline = engine.new_encoder_state(), engine.new_timeline()
-    for start, stop in [(0, 1)] + [(i, i + 4) for i in range(1, len(clip), 4)]:
-        _, encoder, timeline = engine.push(encoder, timeline, clip[None, start:stop], settings)
-    return timeline
-
-
 def test_chunk_program_equals_the_stages_run_one_by_one(tiny_engine, clip):
     engine = tiny_engine
     settings = _settings(engine)
-    timeline = _pushed(engine, clip, settings)
+    timeline = pushed_timeline(engine, clip, settings)
     dit = engine.config.dit
     shape = (1, dit.chunk_frames, dit.latent_size, dit.latent_size, dit.latent_channels)
     x = chunk_noise(7, int(timeline.cache.length), shape)
@@ -48,7 +41,7 @@ def test_chunk_program_equals_the_stages_run_one_by_one(tiny_engine, clip):
 
 def test_chunk_program_gives_the_same_bits_twice(tiny_engine, clip):
     settings = _settings(tiny_engine)
-    timeline = _pushed(tiny_engine, clip, settings)
+    timeline = pushed_timeline(tiny_engine, clip, settings)
     runs = [tiny_engine.generate(timeline, settings) for _ in range(2)]
     for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1]), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -61,7 +54,7 @@ def _ramped(engine, chunks: int):
 
 def test_the_first_chunk_after_real_frames_gets_its_share_of_the_guidance_ramp(tiny_engine, clip):
     ramped = _ramped(tiny_engine, 4)
-    timeline = _pushed(ramped, clip, _settings(ramped, guidance=8.0))
+    timeline = pushed_timeline(ramped, clip, _settings(ramped, guidance=8.0))
     chunk, _ = ramped.generate(timeline, _settings(ramped, guidance=8.0))
     quarter, _ = tiny_engine.generate(timeline, _settings(tiny_engine, guidance=2.0))
     full, _ = tiny_engine.generate(timeline, _settings(tiny_engine, guidance=8.0))
@@ -72,7 +65,7 @@ def test_the_first_chunk_after_real_frames_gets_its_share_of_the_guidance_ramp(t
 def test_the_guidance_ramp_counts_generated_chunks_and_a_push_restarts_it(tiny_engine, clip):
     ramped = _ramped(tiny_engine, 4)
     settings = _settings(ramped, guidance=8.0)
-    timeline = _pushed(ramped, clip[:13], settings)
+    timeline = pushed_timeline(ramped, clip[:13], settings)
     for count in (1, 2):
         _, timeline = ramped.generate(timeline, settings)
         assert int(timeline.generated) == count
