@@ -75,6 +75,10 @@ class SamplerConfig:
     # is first predicted from the context before it (stream/runtime/backtest.py); change_scale
     # then serves only until the first test.
     fit_change_scale: bool = False
+    # Where the DiT predicts no change, continue the real frames' measured motion instead of
+    # holding the last real frame still, scaled per session by a backtest (stream/runtime/
+    # motion.py); it rides on detail carry-over, so detail_width 0 turns it off too.
+    continue_motion: bool = False
     # The guidance anchor's strength rises linearly over this many chunks generated since the
     # last real frame, reaching guidance_strength at the last; 0: full strength from the first.
     # Right after real frames there is no drift to restore, and the penalty (statistics against

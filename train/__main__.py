@@ -151,6 +151,7 @@ def _export(args: argparse.Namespace) -> int:
         "guidance_strength": args.guidance_strength,
         "change_scale": args.change_scale,
         "fit_change_scale": args.fit_change_scale,
+        "continue_motion": args.continue_motion,
         "guidance_ramp_chunks": args.guidance_ramp_chunks,
     }
     report = export(
@@ -243,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
         action=argparse.BooleanOptionalAction,
         help="whether the model fits each session's change scale on its own real frames "
         "(default: the run's)",
+    )
+    export.add_argument(
+        "--continue-motion",
+        action=argparse.BooleanOptionalAction,
+        help="whether the model continues the real frames' measured motion where the DiT "
+        "predicts no change (default: the run's)",
     )
     export.add_argument(
         "--guidance-ramp-chunks",

@@ -72,6 +72,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "is committed (default: the model's; --no-fit-change-scale keeps --change-scale fixed)",
     )
     parser.add_argument(
+        "--continue-motion",
+        action=argparse.BooleanOptionalAction,
+        help="where the model predicts no change, continue the real frames' measured motion, "
+        "fitted per session (default: the model's; --no-continue-motion holds the last frame)",
+    )
+    parser.add_argument(
         "--sheet",
         metavar="DIR",
         help="write a contact sheet PNG per held-out clip and per world video into DIR",
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         "steps": args.steps,
         "change_scale": args.change_scale,
         "fit_change_scale": args.fit_change_scale,
+        "continue_motion": args.continue_motion,
     }
     changes = {name: value for name, value in changes.items() if value is not None}
     if changes:

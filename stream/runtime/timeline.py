@@ -10,6 +10,9 @@ The engine vmaps each program over its slots, so the sessions of one tick share 
 - generate: one chunk from noise -> denoised (stream/runtime/chunk.py) with the change scale (fixed,
   or fitted by backtest.py), committed, decoded;
 - commit_latent: a latent frame known without pixels (the drift lab's truth) committed and decoded.
+
+With sampler.continue_motion, push also measures the real frames' motion and generate moves the
+last real frame along it where the DiT predicts no change (motion.py).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from stream.config import EngineConfig
 from stream.media.pixels import to_uint8, to_unit
 from stream.model.dit import DiT
 from stream.model.vae import TEMPORAL_FACTOR, CausalVAE
-from stream.runtime import backtest
+from stream.runtime import backtest, motion
 from stream.runtime.anchor import anchor_penalty
 from stream.runtime.chunk import SessionSettings, commit_chunk, denoise_chunk
 from stream.runtime.detail import carry_detail
@@ -42,6 +45,7 @@ class Timeline(NamedTuple):
     reference: tuple[jax.Array, jax.Array]
     generated: jax.Array  # chunks generated since the last real latent frame, () int32
     backtest: jax.Array  # running sums of the change-scale fit (backtest.py), (2,)
+    motion: motion.Motion  # the real frames' motion and its fit (motion.py)
 
 
 class Chunk(NamedTuple):
@@ -61,6 +65,7 @@ def new_timeline(config: EngineConfig, vae: CausalVAE) -> Timeline:
         reference=(blank, blank),
         generated=jnp.int32(0),
         backtest=backtest.new_sums(),
+        motion=motion.new_motion(size),
     )
 
 
@@ -115,7 +120,10 @@ def push(
     # not change is compared, and given the real frame's detail, frame by frame of that rhythm.
     repeated = vae.decode_step(latent, timeline.decoder)[0][0]  # (4, S, S, 3)
     reference = (repeated, pixels[0, -1] - repeated)  # (4, S, S, 3) each
-    return latent, encoder, timeline._replace(reference=reference)
+    timeline = timeline._replace(reference=reference)
+    if config.sampler.continue_motion:
+        timeline = timeline._replace(motion=motion.observe(timeline.motion, pixels[0, -1]))
+    return latent, encoder, timeline
 
 
 def _denoise_next(
@@ -159,6 +167,10 @@ def generate(
     decoded, decoder = vae.decode_step(x, timeline.decoder)  # (1, 4F, S, S, 3)
     chunk_frames = config.dit.chunk_frames
     repeated, detail = (jnp.tile(r, (chunk_frames, 1, 1, 1)) for r in timeline.reference)
+    if sampler.continue_motion:
+        count = TEMPORAL_FACTOR * chunk_frames
+        ahead = motion.continued(timeline.motion, (generated - 1) * count + 1, count)
+        detail = detail + (ahead - timeline.motion.history[1])  # (4F, S, S, 3)
     pixels = carry_detail(
         decoded[0], repeated, detail, sampler.detail_width, sampler.detail_snap
     )  # (4F, S, S, 3)

@@ -1,0 +1,139 @@
+"""Motion continuation: the last real frame moved on along the motion of the real frames before.
+
+Detail carry-over (detail.py) streams the last real frame wherever the DiT predicts no change,
+and on footage it never saw the DiT's changes are mostly noise, so the stream held still where
+the footage moves. Continuing the measured motion is the classic prediction a codec makes: a
+dense flow (Lucas-Kanade, coarse to fine) between the last real frames of two pushes (8 frames
+apart) is extended linearly, and the last real frame moved along it becomes what the gate
+falls back to, so a pan or a walking person keeps moving where the DiT has nothing to add.
+
+Like the change scale, the motion is scaled per session by a backtest on its own real frames
+(backtest.py's fit): at each push, the flow measured one push earlier predicts the new last
+frame from the one before, and the least-squares scale that would have served those tests
+best, in [0, 1], scales the flow; 0 until a test was made, so footage whose motion does not
+continue (or a session of one push) streams exactly what it did without. On the 24 real
+training and validation clips (never the card's held-out ones), the continued motion alone,
+fitted this way, beat repeating the last frame by 0.7 / 0.8 / 0.4 dB at 1 / 2 / 4 chunks
+(`train/RESUME.md`, session 10).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from stream.runtime import backtest
+
+SPAN = 8  # frames between the two real frames the flow is measured on: the last two pushes
+PUSH_FRAMES = 4  # frames between the last real frames of consecutive pushes
+# Frames over which the continued motion fades: frame k ahead is moved PERSISTENCE * (1 -
+# exp(-k / PERSISTENCE)) frames' worth of it. Real motion seldom keeps its course for long (a
+# gesture ends, a walker turns): on the 24 clips, continuing it linearly lost on 8 of them at 4
+# chunks; fading over 16 frames kept the gain at 1 and 2 chunks and lost on 1 (8 faded too much
+# at 1-2 chunks, 32 too little at 4, and stopping it at once after 12 frames froze the picture).
+PERSISTENCE = 16.0
+_BLUR = 1.0  # pixels: the images' smoothing at the finest level (the coarse level doubles it)
+_WINDOW = 4.0  # pixels: the Gaussian window over which a flow vector is solved
+_LEVELS = 2
+_ITERATIONS = 5
+
+
+def _gaussian_blur(image: jax.Array, sigma: float) -> jax.Array:
+    """image (S, S) smoothed by a separable Gaussian, edges mirrored."""
+    radius = int(4 * sigma + 0.5)
+    x = jnp.arange(-radius, radius + 1, dtype=jnp.float32)
+    kernel = jnp.exp(-0.5 * jnp.square(x / sigma))
+    kernel = kernel / kernel.sum()  # (2r + 1,)
+    padded = jnp.pad(image, radius, mode="symmetric")  # (S + 2r, S + 2r)
+    rows = jax.vmap(lambda r: jnp.convolve(r, kernel, mode="valid"))(padded)  # (S + 2r, S)
+    return jax.vmap(lambda c: jnp.convolve(c, kernel, mode="valid"), in_axes=1, out_axes=1)(rows)
+
+
+def warp(image: jax.Array, flow: jax.Array) -> jax.Array:
+    """image (S, S) or (S, S, 3) with its content moved by flow (S, S, 2) pixels (rows,
+    columns), sampled bilinearly at (y - dy, x - dx), edges repeated. A zero flow returns the
+    image's own bits."""
+    size = image.shape[0]
+    grid = jnp.arange(size, dtype=jnp.float32)
+    rows = jnp.clip(grid[:, None] - flow[..., 0], 0, size - 1)  # (S, S)
+    cols = jnp.clip(grid[None, :] - flow[..., 1], 0, size - 1)  # (S, S)
+
+    def sample(channel: jax.Array) -> jax.Array:
+        return jax.scipy.ndimage.map_coordinates(channel, [rows, cols], order=1, mode="nearest")
+
+    if image.ndim == 2:
+        return sample(image)
+    return jax.vmap(sample, in_axes=-1, out_axes=-1)(image)  # (S, S, 3)
+
+
+def _luma(frame: jax.Array) -> jax.Array:
+    return frame @ jnp.array([0.299, 0.587, 0.114], jnp.float32)  # (S, S)
+
+
+def measure_flow(before: jax.Array, after: jax.Array) -> jax.Array:
+    """The dense flow (S, S, 2) in pixels that moves frame `before` (S, S, 3) onto `after`:
+    after(p) ~ before(p - flow(p)). Lucas-Kanade on smoothed luma, coarse to fine, with a small
+    ridge so flat regions (where motion cannot be seen) get none."""
+    a, b = _luma(before), _luma(after)  # (S, S)
+    flow = jnp.zeros(a.shape + (2,), jnp.float32)  # (S, S, 2)
+    for level in reversed(range(_LEVELS)):
+        blur, window = _BLUR * 2**level, _WINDOW * 2**level
+        a_s, b_s = _gaussian_blur(a, blur), _gaussian_blur(b, blur)
+        for _ in range(_ITERATIONS):
+            moved = warp(a_s, flow)  # (S, S)
+            gy, gx = jnp.gradient(moved)
+            it = b_s - moved
+            sxx, syy, sxy = (_gaussian_blur(g, window) for g in (gx * gx, gy * gy, gx * gy))
+            sxt, syt = (_gaussian_blur(g, window) for g in (gx * it, gy * it))
+            ridge = 1e-2 * jnp.mean(sxx + syy) + 1e-12
+            sxx, syy = sxx + ridge, syy + ridge
+            det = sxx * syy - sxy * sxy
+            dx = -(syy * sxt - sxy * syt) / det
+            dy = -(sxx * syt - sxy * sxt) / det
+            flow = flow + jnp.stack([dy, dx], axis=-1)  # (S, S, 2)
+    return flow
+
+
+class Motion(NamedTuple):
+    history: jax.Array  # the last real frames of the last two pushes, older first, (2, S, S, 3)
+    flow: jax.Array  # flow per frame measured at the last push, (S, S, 2)
+    sums: jax.Array  # the backtest's running sums (backtest.py), (2,)
+    pushes: jax.Array  # real pushes seen, () int32
+
+
+def new_motion(size: int) -> Motion:
+    return Motion(
+        history=jnp.zeros((2, size, size, 3), jnp.float32),
+        flow=jnp.zeros((size, size, 2), jnp.float32),
+        sums=backtest.new_sums(),
+        pushes=jnp.int32(0),
+    )
+
+
+def observe(motion: Motion, frame: jax.Array) -> Motion:
+    """The motion state after a push whose last real frame is `frame` (S, S, 3) in [-1, 1]: the
+    flow measured one push earlier is tested on it, then the flow is measured anew."""
+    previous = motion.history[1]
+    predicted = warp(previous, PUSH_FRAMES * motion.flow)  # (S, S, 3)
+    tested = backtest.add_test(motion.sums, predicted, previous, frame)
+    # A flow exists from the third push on (it needs a push 8 frames back), a test from the fourth.
+    sums = jnp.where(motion.pushes >= 3, tested, motion.sums)  # (2,)
+    flow = jnp.where(motion.pushes >= 2, measure_flow(motion.history[0], frame) / SPAN, 0.0)
+    return Motion(
+        history=jnp.stack([previous, frame]),  # (2, S, S, 3)
+        flow=flow,
+        sums=sums,
+        pushes=motion.pushes + 1,
+    )
+
+
+def continued(motion: Motion, first: jax.Array, count: int) -> jax.Array:
+    """The last real frame moved along the fitted motion to `count` frames ahead, from frame
+    `first` after it (() int32, 1 for the first predicted frame): (count, S, S, 3)."""
+    scale = backtest.fitted_scale(motion.sums, jnp.float32(0.0))
+    frames = (first + jnp.arange(count)).astype(jnp.float32)  # (count,)
+    ahead = PERSISTENCE * -jnp.expm1(-frames / PERSISTENCE)  # (count,) frames' worth of motion
+    last = motion.history[1]
+    return jax.vmap(lambda k: warp(last, scale * k * motion.flow))(ahead)  # (count, S, S, 3)

@@ -1,0 +1,102 @@
+"""Motion continuation: the last real frame moved on along the motion the real frames showed, as
+far as a backtest on the session's own frames says that motion continued."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import pushed_timeline
+from stream.media.pixels import to_unit
+from stream.runtime import backtest, motion
+from stream.runtime.chunk import session_settings
+
+SIZE = 32
+
+
+def _pan(frames: int, speed: float) -> np.ndarray:
+    """A smooth texture panning right by `speed` pixels per frame, uint8 (frames, S, S, 3)."""
+    t = np.arange(frames)[:, None, None, None]
+    y, x = np.mgrid[0:SIZE, 0:SIZE]
+    x = x[None, ..., None] - speed * t
+    y = y[None, ..., None]
+    phase = np.arange(3) * 1.7
+    base = 128 + 60 * np.sin(x / 4.3 + phase) + 50 * np.cos(y / 3.7 + 0.4 * x / 4.3 + phase)
+    return base.clip(0, 255).astype(np.uint8)
+
+
+def _observed(frames: np.ndarray) -> motion.Motion:
+    """The motion state after pushes of frames (1 + 4k, S, S, 3): frame 0, then groups of 4."""
+    state = motion.new_motion(SIZE)
+    for last in range(0, len(frames), motion.PUSH_FRAMES):
+        state = motion.observe(state, to_unit(frames[last]))
+    return state
+
+
+def test_measured_flow_recovers_a_translation():
+    frame = to_unit(_pan(1, 0.0)[0])
+    moved = motion.warp(frame, jnp.broadcast_to(jnp.array([1.5, -2.0]), (SIZE, SIZE, 2)))
+    flow = np.asarray(motion.measure_flow(frame, moved))[8:-8, 8:-8]  # away from the edges
+    np.testing.assert_allclose(np.median(flow.reshape(-1, 2), axis=0), [1.5, -2.0], atol=0.1)
+
+
+def test_a_zero_flow_returns_the_image_itself():
+    frame = to_unit(_pan(1, 0.0)[0])
+    np.testing.assert_array_equal(motion.warp(frame, jnp.zeros((SIZE, SIZE, 2))), frame)
+
+
+def test_a_steady_pan_is_fitted_nearly_whole():
+    state = _observed(_pan(21, 0.5))
+    assert 0.8 < float(backtest.fitted_scale(state.sums, jnp.float32(0.0))) <= 1.0
+
+
+def test_a_continued_pan_is_closer_to_the_truth_than_the_last_frame():
+    frames = _pan(29, 0.5)
+    state = _observed(frames[:21])
+    ahead = np.asarray(motion.continued(state, jnp.int32(1), 8))  # (8, S, S, 3)
+    truth, last = to_unit(frames[21:29]), to_unit(frames[20])
+    inner = np.s_[:, 4:-4, 4:-4]  # the edges repeat what left the picture
+    continued_error = np.abs(ahead - truth)[inner].mean()
+    repeat_error = np.abs(last[None] - truth)[inner].mean()
+    assert continued_error < 0.3 * repeat_error
+
+
+def test_still_footage_continues_as_the_last_frame_exactly():
+    frames = np.repeat(_pan(1, 0.0), 21, axis=0)
+    state = _observed(frames)
+    ahead = motion.continued(state, jnp.int32(1), 8)
+    np.testing.assert_array_equal(ahead, jnp.broadcast_to(to_unit(frames[-1]), ahead.shape))
+
+
+def test_motion_waits_for_a_test_before_it_moves_anything():
+    frames = _pan(13, 0.5)
+    state = _observed(frames[:9])  # three pushes: a flow, but no test of it yet
+    assert np.abs(np.asarray(state.flow)).max() > 0.1
+    ahead = motion.continued(state, jnp.int32(1), 4)
+    np.testing.assert_array_equal(ahead, jnp.broadcast_to(to_unit(frames[8]), ahead.shape))
+
+
+@pytest.fixture(scope="module")
+def moving(tiny_engine):
+    """The tiny engine continuing motion, with detail carry-over: one compile for the module."""
+    return tiny_engine.with_sampler(continue_motion=True, detail_width=0.5, detail_snap=1.0)
+
+
+def _settings(engine):
+    config = engine.config
+    return session_settings(
+        config.dit.window_frames, True, 0.0, 0, config.sampler.steps, config.sampler
+    )
+
+
+def test_a_session_streams_the_continued_pan_where_the_model_predicts_no_change(moving):
+    frames = _pan(29, 0.5)
+    settings = _settings(moving)
+    timeline = pushed_timeline(moving, frames[:21], settings)
+    # Change scale 0: the model predicts its own "no change" (the last latent frame repeated), so
+    # the gate is open everywhere and the stream is the continued motion alone.
+    still = settings._replace(change_scale=jnp.float32(0.0))
+    pixels = np.asarray(moving.generate(timeline, still)[0].pixels)  # (4F, S, S, 3)
+    expected = motion.continued(timeline.motion, jnp.int32(1), 4)  # (4, S, S, 3)
+    np.testing.assert_allclose(to_unit(pixels[:4]), expected, atol=2 / 255 + 1e-6)
