@@ -100,3 +100,10 @@ def test_a_session_streams_the_continued_pan_where_the_model_predicts_no_change(
     pixels = np.asarray(moving.generate(timeline, still)[0].pixels)  # (4F, S, S, 3)
     expected = motion.continued(timeline.motion, jnp.int32(1), 4)  # (4, S, S, 3)
     np.testing.assert_allclose(to_unit(pixels[:4]), expected, atol=2 / 255 + 1e-6)
+
+
+def test_motion_the_dit_already_carries_is_not_added_again():
+    frames = _pan(21, 0.5)
+    state = _observed(frames)
+    ahead = motion.continued(state, jnp.int32(1), 8, explained=1.0)
+    np.testing.assert_array_equal(ahead, jnp.broadcast_to(to_unit(frames[-1]), ahead.shape))

@@ -169,7 +169,9 @@ def generate(
     repeated, detail = (jnp.tile(r, (chunk_frames, 1, 1, 1)) for r in timeline.reference)
     if sampler.continue_motion:
         count = TEMPORAL_FACTOR * chunk_frames
-        ahead = motion.continued(timeline.motion, (generated - 1) * count + 1, count)
+        ahead = motion.continued(
+            timeline.motion, (generated - 1) * count + 1, count, settings.change_scale
+        )
         detail = detail + (ahead - timeline.motion.history[1])  # (4F, S, S, 3)
     pixels = carry_detail(
         decoded[0], repeated, detail, sampler.detail_width, sampler.detail_snap
