@@ -505,6 +505,8 @@ def format_report(engine: Engine, metrics: dict[str, float]) -> str:
     scale = f"change scale {sampler.change_scale}"
     if sampler.fit_change_scale:
         scale = f"change scale fitted per session ({sampler.change_scale} until the first test)"
+    if sampler.continue_motion:
+        scale += ", the real frames' motion continued where the DiT predicts no change"
     lines = [
         f"model: {engine.name}",
         f"sampler: {sampler.steps} Euler steps, shift {sampler.shift}, "
