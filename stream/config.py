@@ -75,9 +75,9 @@ class SamplerConfig:
     # is first predicted from the context before it (stream/runtime/backtest.py); change_scale
     # then serves only until the first test.
     fit_change_scale: bool = False
-    # Where the DiT predicts no change, continue the real frames' measured motion instead of
-    # holding the last real frame still, scaled per session by a backtest (stream/runtime/
-    # motion.py); it rides on detail carry-over, so detail_width 0 turns it off too.
+    # Move every predicted frame on along the real frames' measured motion, scaled per session by
+    # a backtest less the DiT's own share of the change (stream/runtime/motion.py): where the DiT
+    # predicts no change the stream then continues the motion instead of holding still.
     continue_motion: bool = False
     # The guidance anchor's strength rises linearly over this many chunks generated since the
     # last real frame, reaching guidance_strength at the last; 0: full strength from the first.
@@ -185,10 +185,10 @@ SMALL = EngineConfig(
     # scale fitted per session (stream/runtime/backtest.py): +0.7 / 1.4 dB at 1 / 2 chunks on the
     # validation clips and +0.5 dB at 1 chunk on the worlds, -0.2 dB at 4 chunks on the clips and
     # -0.4 at 16 on the worlds; the fixed 0.5 serves until the first test. Motion continuation
-    # (stream/runtime/motion.py) stays off: +0.44 / 0.39 / 0.24 dB at 1 / 2 / 4 chunks on the 22
-    # training clips and level on the validation data, but on the card's held-out clips +0.6 dB
-    # at 1 chunk and -0.15 / -0.2 at 2 / 4, below the latent repeat - 0.5 dB on one clip (README,
-    # "The predictor").
+    # (stream/runtime/motion.py) stays off: +0.48 / 0.43 / 0.25 dB at 1 / 2 / 4 chunks on the 22
+    # training clips and level or better on the validation data, but on the card's held-out clips
+    # +0.6 dB at 1 chunk and -0.2 / -0.3 at 2 / 4, below the latent repeat - 0.5 dB on one clip
+    # (README, "The predictor").
     sampler=SamplerConfig(
         steps=1,
         detail_width=0.15,

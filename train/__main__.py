@@ -248,8 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument(
         "--continue-motion",
         action=argparse.BooleanOptionalAction,
-        help="whether the model continues the real frames' measured motion where the DiT "
-        "predicts no change (default: the run's)",
+        help="whether the model moves predicted frames on along the real frames' measured "
+        "motion (default: the run's)",
     )
     export.add_argument(
         "--guidance-ramp-chunks",

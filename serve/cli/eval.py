@@ -74,8 +74,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--continue-motion",
         action=argparse.BooleanOptionalAction,
-        help="where the model predicts no change, continue the real frames' measured motion, "
-        "fitted per session (default: the model's; --no-continue-motion holds the last frame)",
+        help="move predicted frames on along the real frames' measured motion, fitted per "
+        "session (default: the model's; --no-continue-motion leaves them where the DiT put them)",
     )
     parser.add_argument(
         "--sheet",

@@ -506,7 +506,7 @@ def format_report(engine: Engine, metrics: dict[str, float]) -> str:
     if sampler.fit_change_scale:
         scale = f"change scale fitted per session ({sampler.change_scale} until the first test)"
     if sampler.continue_motion:
-        scale += ", the real frames' motion continued where the DiT predicts no change"
+        scale += ", predicted frames moved on along the real frames' motion"
     lines = [
         f"model: {engine.name}",
         f"sampler: {sampler.steps} Euler steps, shift {sampler.shift}, "

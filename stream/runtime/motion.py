@@ -1,11 +1,12 @@
-"""Motion continuation: the last real frame moved on along the motion of the real frames before.
+"""Motion continuation: predicted frames moved on along the motion of the real frames before.
 
 Detail carry-over (detail.py) streams the last real frame wherever the DiT predicts no change,
 and on footage it never saw the DiT's changes are mostly noise, so the stream held still where
 the footage moves. Continuing the measured motion is the classic prediction a codec makes: a
 dense flow (Lucas-Kanade, coarse to fine) between the last real frames of two pushes (8 frames
-apart) is continued, fading, and the last real frame moved along it becomes what the gate
-falls back to, so a pan or a walking person keeps moving where the DiT has nothing to add.
+apart) is continued, fading, and every predicted frame is moved along it as far as it is ahead,
+so a pan or a walking person keeps moving where the DiT has nothing to add. The whole frame
+moves (the DiT's prediction with the carried detail), so the two never show side by side.
 
 Like the change scale, the motion is scaled per session by a backtest on its own real frames
 (backtest.py's fit): at each push, the flow measured one push earlier predicts the new last
@@ -16,15 +17,13 @@ the change (its change scale, fitted or fixed) is taken off the top: both fits e
 true change, and where the DiT's changes come true (footage like its training data) the flow
 would move its moved content a second time.
 
-Measured with the default model against the same model without it (train/RESUME.md, session
-10): on the 22 training clips (the flow learns nothing from them) +0.44 / 0.39 / 0.24 dB at 1 /
-2 / 4 chunks, motion 0.24 / 0.28 / 0.38x the truth's instead of 0.00 / 0.20 / 0.32; the two
-validation clips level; the validation worlds +0.3 dB at 1 chunk and within 0.13 dB after.
-Without the DiT's share taken off, the training clips gained 0.1 dB more and the worlds lost
-0.35 dB at 4 and 16 chunks. On the card's held-out clips it gained 0.6 dB at 1 chunk and lost
-0.15 / 0.2 at 2 / 4 (a talking head's motion turns back within half a second), so the default
-model leaves it off (README, "The predictor"). Cost: 16 ms per push of 4 frames and 12 ms per
-chunk of 8 frames on the 2-core CPU.
+Measured with the default model against the same model without it (README, "The predictor"):
+on the 22 training clips (the flow learns nothing from them) +0.48 / 0.43 / 0.25 dB at 1 / 2 /
+4 chunks, motion 0.24 / 0.27 / 0.36x the truth's instead of 0.00 / 0.20 / 0.32; the two
+validation clips level; the validation worlds +0.6 / 0.1 / -0.1 dB at 1 / 4 / 16 chunks. On
+the card's held-out clips +0.6 dB at 1 chunk and -0.2 / -0.3 at 2 / 4: a talking head's motion
+turns back within half a second, and a smooth flow folds the background beside a moving head.
+So the default model leaves it off.
 """
 
 from __future__ import annotations
@@ -140,14 +139,24 @@ def observe(motion: Motion, frame: jax.Array) -> Motion:
     )
 
 
+def moved_on(
+    motion: Motion, frames: jax.Array, first: jax.Array, explained: jax.Array | float = 0.0
+) -> jax.Array:
+    """frames (count, S, S, 3), the predictions `first`, `first` + 1, ... frames after the last
+    real one (first: () int32, 1 for the first predicted frame), each moved along the fitted
+    motion as far as it is ahead. `explained` in [0, 1]: the share of the change the DiT's own
+    prediction carries, left out."""
+    scale = backtest.fitted_scale(motion.sums, jnp.float32(0.0)) * (1.0 - explained)
+    count = frames.shape[0]
+    steps = (first + jnp.arange(count)).astype(jnp.float32)  # (count,)
+    ahead = PERSISTENCE * -jnp.expm1(-steps / PERSISTENCE)  # (count,) frames' worth of motion
+    return jax.vmap(lambda f, k: warp(f, scale * k * motion.flow))(frames, ahead)
+
+
 def continued(
     motion: Motion, first: jax.Array, count: int, explained: jax.Array | float = 0.0
 ) -> jax.Array:
-    """The last real frame moved along the fitted motion to `count` frames ahead, from frame
-    `first` after it (() int32, 1 for the first predicted frame): (count, S, S, 3). `explained`
-    in [0, 1]: the share of the change the DiT's own prediction carries, left out."""
-    scale = backtest.fitted_scale(motion.sums, jnp.float32(0.0)) * (1.0 - explained)
-    frames = (first + jnp.arange(count)).astype(jnp.float32)  # (count,)
-    ahead = PERSISTENCE * -jnp.expm1(-frames / PERSISTENCE)  # (count,) frames' worth of motion
-    last = motion.history[1]
-    return jax.vmap(lambda k: warp(last, scale * k * motion.flow))(ahead)  # (count, S, S, 3)
+    """The last real frame moved along the fitted motion to `count` frames ahead (moved_on):
+    (count, S, S, 3)."""
+    last = jnp.broadcast_to(motion.history[1], (count,) + motion.history.shape[1:])
+    return moved_on(motion, last, first, explained)

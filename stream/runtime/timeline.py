@@ -11,8 +11,8 @@ The engine vmaps each program over its slots, so the sessions of one tick share 
   or fitted by backtest.py), committed, decoded;
 - commit_latent: a latent frame known without pixels (the drift lab's truth) committed and decoded.
 
-With sampler.continue_motion, push also measures the real frames' motion and generate moves the
-last real frame along it where the DiT predicts no change (motion.py).
+With sampler.continue_motion, push also measures the real frames' motion and generate moves each
+predicted frame on along it (motion.py).
 """
 
 from __future__ import annotations
@@ -167,15 +167,12 @@ def generate(
     decoded, decoder = vae.decode_step(x, timeline.decoder)  # (1, 4F, S, S, 3)
     chunk_frames = config.dit.chunk_frames
     repeated, detail = (jnp.tile(r, (chunk_frames, 1, 1, 1)) for r in timeline.reference)
-    if sampler.continue_motion:
-        count = TEMPORAL_FACTOR * chunk_frames
-        ahead = motion.continued(
-            timeline.motion, (generated - 1) * count + 1, count, settings.change_scale
-        )
-        detail = detail + (ahead - timeline.motion.history[1])  # (4F, S, S, 3)
     pixels = carry_detail(
         decoded[0], repeated, detail, sampler.detail_width, sampler.detail_snap
     )  # (4F, S, S, 3)
+    if sampler.continue_motion:
+        first = (generated - 1) * TEMPORAL_FACTOR * chunk_frames + 1
+        pixels = motion.moved_on(timeline.motion, pixels, first, settings.change_scale)
     chunk = Chunk(x, to_uint8(pixels), anchor_penalty(x[0], timeline.z0))
     return chunk, timeline._replace(
         cache=cache, decoder=decoder, last_latent=x[:, -1:], generated=generated
