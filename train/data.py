@@ -23,7 +23,7 @@ from stream.media.worlds import WORLD_FAMILIES, make_world
 # Kept out of training entirely, and diverse: a cinepak nature scene, an AV1 clip and the classic
 # h264 "carphone" head-and-shoulders sequence. stream eval measures the VAE on them.
 HELD_OUT: tuple[str, ...] = ("tree.avi", "av1_video.mkv", "carphone_pristine.mp4")
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".webm", ".mov", ".mpg", ".gif")
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".webm", ".mov", ".mpg", ".gif", ".wmv")
 # Real frames are stored with this short side (times the model size / 64) and cropped from it.
 _WORKING_SCALE = 1.25
 
