@@ -26,6 +26,12 @@ def _pan(frames: int, speed: float) -> np.ndarray:
     return base.clip(0, 255).astype(np.uint8)
 
 
+def _continued(state: motion.Motion, count: int, explained: float = 0.0) -> np.ndarray:
+    """The last real frame moved on to 1 .. count frames ahead, (count, S, S, 3)."""
+    last = jnp.broadcast_to(state.history[1], (count,) + state.history.shape[1:])
+    return np.asarray(motion.moved_on(state, last, jnp.int32(1), explained))
+
+
 def _observed(frames: np.ndarray) -> motion.Motion:
     """The motion state after pushes of frames (1 + 4k, S, S, 3): frame 0, then groups of 4."""
     state = motion.new_motion(SIZE)
@@ -54,7 +60,7 @@ def test_a_steady_pan_is_fitted_nearly_whole():
 def test_a_continued_pan_is_closer_to_the_truth_than_the_last_frame():
     frames = _pan(29, 0.5)
     state = _observed(frames[:21])
-    ahead = np.asarray(motion.continued(state, jnp.int32(1), 8))  # (8, S, S, 3)
+    ahead = _continued(state, 8)  # (8, S, S, 3)
     truth, last = to_unit(frames[21:29]), to_unit(frames[20])
     inner = np.s_[:, 4:-4, 4:-4]  # the edges repeat what left the picture
     continued_error = np.abs(ahead - truth)[inner].mean()
@@ -65,7 +71,7 @@ def test_a_continued_pan_is_closer_to_the_truth_than_the_last_frame():
 def test_still_footage_continues_as_the_last_frame_exactly():
     frames = np.repeat(_pan(1, 0.0), 21, axis=0)
     state = _observed(frames)
-    ahead = motion.continued(state, jnp.int32(1), 8)
+    ahead = _continued(state, 8)
     np.testing.assert_array_equal(ahead, jnp.broadcast_to(to_unit(frames[-1]), ahead.shape))
 
 
@@ -73,7 +79,7 @@ def test_motion_waits_for_a_test_before_it_moves_anything():
     frames = _pan(13, 0.5)
     state = _observed(frames[:9])  # three pushes: a flow, but no test of it yet
     assert np.abs(np.asarray(state.flow)).max() > 0.1
-    ahead = motion.continued(state, jnp.int32(1), 4)
+    ahead = _continued(state, 4)
     np.testing.assert_array_equal(ahead, jnp.broadcast_to(to_unit(frames[8]), ahead.shape))
 
 
@@ -98,12 +104,12 @@ def test_a_session_streams_the_continued_pan_where_the_model_predicts_no_change(
     # the gate is open everywhere and the stream is the continued motion alone.
     still = settings._replace(change_scale=jnp.float32(0.0))
     pixels = np.asarray(moving.generate(timeline, still)[0].pixels)  # (4F, S, S, 3)
-    expected = motion.continued(timeline.motion, jnp.int32(1), 4)  # (4, S, S, 3)
+    expected = _continued(timeline.motion, 4)  # (4, S, S, 3)
     np.testing.assert_allclose(to_unit(pixels[:4]), expected, atol=2 / 255 + 1e-6)
 
 
 def test_motion_the_dit_already_carries_is_not_added_again():
     frames = _pan(21, 0.5)
     state = _observed(frames)
-    ahead = motion.continued(state, jnp.int32(1), 8, explained=1.0)
+    ahead = _continued(state, 8, explained=1.0)
     np.testing.assert_array_equal(ahead, jnp.broadcast_to(to_unit(frames[-1]), ahead.shape))

@@ -33,10 +33,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from stream.model.vae import TEMPORAL_FACTOR
 from stream.runtime import backtest
 
-SPAN = 8  # frames between the two real frames the flow is measured on: the last two pushes
-PUSH_FRAMES = 4  # frames between the last real frames of consecutive pushes
+# Frames between the last real frames of consecutive pushes (one latent frame each), and between
+# the two the flow is measured on: those of the last two pushes.
+PUSH_FRAMES = TEMPORAL_FACTOR
+SPAN = 2 * PUSH_FRAMES
 # Frames over which the continued motion fades: frame k ahead is moved PERSISTENCE * (1 -
 # exp(-k / PERSISTENCE)) frames' worth of it. Real motion seldom keeps its course for long (a
 # gesture ends, a walker turns): on the 22 training and 2 validation clips, the flow alone (no
@@ -151,12 +154,3 @@ def moved_on(
     steps = (first + jnp.arange(count)).astype(jnp.float32)  # (count,)
     ahead = PERSISTENCE * -jnp.expm1(-steps / PERSISTENCE)  # (count,) frames' worth of motion
     return jax.vmap(lambda f, k: warp(f, scale * k * motion.flow))(frames, ahead)
-
-
-def continued(
-    motion: Motion, first: jax.Array, count: int, explained: jax.Array | float = 0.0
-) -> jax.Array:
-    """The last real frame moved along the fitted motion to `count` frames ahead (moved_on):
-    (count, S, S, 3)."""
-    last = jnp.broadcast_to(motion.history[1], (count,) + motion.history.shape[1:])
-    return moved_on(motion, last, first, explained)
