@@ -1,5 +1,5 @@
-"""Motion continuation: the last real frame moved on along the motion the real frames showed, as
-far as a backtest on the session's own frames says that motion continued."""
+"""Motion continuation: predicted frames moved on along the motion the real frames showed, as far
+as a backtest on the session's own frames says that motion continued."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from conftest import free_port
 from serve.background import BackgroundServer
 from serve.client import StreamClient, frames_message
+from serve.frames import frame_to_array
 from serve.fuzz import (
     EXPECTED_CODES,
     JOBS,
@@ -204,6 +205,10 @@ def test_image_frames_of_a_job_are_decoded_off_the_event_loop(tiny_engine):
     black = np.zeros((4096, 4096, 3), np.uint8)
     frames = frames_message(black[None].repeat(8, axis=0), pb.FRAME_ENCODING_PNG)
     request = pb.ExtendRequest(frames=frames, num_frames=1)
+    started = time.monotonic()
+    for frame in frames.items:
+        frame_to_array(frame, "frames")
+    decoding = time.monotonic() - started  # what a call on the event loop would wait behind
     slowest = 0.0
     try:
         with StreamClient(roomy.target) as client, grpc.insecure_channel(roomy.target) as channel:
@@ -221,7 +226,9 @@ def test_image_frames_of_a_job_are_decoded_off_the_event_loop(tiny_engine):
                 running.result()
     finally:
         roomy.stop()
-    assert slowest < 0.5  # decoding 8 pictures of 4096x4096 takes seconds
+    # Relative to this machine's decoding time (1.5 s on an idle 2-core CPU), not a fixed bound:
+    # under load a health call can wait half a second for the interpreter lock alone.
+    assert slowest < 0.5 * decoding
 
 
 # Right status codes
