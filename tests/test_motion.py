@@ -113,3 +113,30 @@ def test_motion_the_dit_already_carries_is_not_added_again():
     state = _observed(frames)
     ahead = _continued(state, 8, explained=1.0)
     np.testing.assert_array_equal(ahead, jnp.broadcast_to(to_unit(frames[-1]), ahead.shape))
+
+
+def test_a_zero_flow_splats_the_image_itself():
+    frame = to_unit(_pan(1, 0.0)[0])
+    np.testing.assert_array_equal(motion.splat(frame, jnp.zeros((SIZE, SIZE, 2))), frame)
+
+
+def test_a_whole_pixel_splat_moves_the_content_and_keeps_what_it_uncovers():
+    frame = to_unit(_pan(1, 0.0)[0])
+    moved = np.asarray(
+        motion.splat(frame, jnp.broadcast_to(jnp.array([0.0, 3.0]), (SIZE, SIZE, 2)))
+    )
+    np.testing.assert_allclose(moved[:, 3:], frame[:, :-3], atol=1e-6)
+    np.testing.assert_array_equal(moved[:, :3], frame[:, :3])
+
+
+def test_a_splat_moves_only_what_moves():
+    frame = np.zeros((SIZE, SIZE, 3), np.float32)
+    frame[10:14, 10:14] = 1.0
+    flow = np.zeros((SIZE, SIZE, 2), np.float32)
+    flow[10:14, 10:14] = (0.0, 5.0)  # only the patch moves, 5 pixels right
+    moved = np.asarray(motion.splat(jnp.asarray(frame), jnp.asarray(flow)))
+    # Where the patch lands on the still background the two are averaged (no depth order).
+    np.testing.assert_allclose(moved[10:14, 15:19], 0.5, atol=1e-6)
+    outside = np.ones((SIZE, SIZE), bool)
+    outside[10:14, 10:19] = False
+    np.testing.assert_array_equal(moved[outside], frame[outside])

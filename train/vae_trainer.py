@@ -13,7 +13,7 @@ from stream.media.pixels import to_unit
 from stream.model.vae import CausalVAE
 from stream.runtime.checkpoint import build_models
 from train.config import VAETraining
-from train.data import HELD_OUT, ClipSampler, Prefetcher, clip_batch, load_clips, video_files
+from train.data import ClipSampler, Prefetcher, clip_batch, load_clips, video_files
 from train.loop import Task
 from train.objectives import vae_loss, vae_reconstruction_metrics
 
@@ -36,8 +36,10 @@ def vae_task(config: VAETraining, video_dir: Path) -> Task:
     )
     prefetcher = Prefetcher(make, run.data.threads, run.data.prefetch)
     eval_sets = {"worlds": world_clips(engine.image_size, EVAL_FRAMES, 6, start=40)}
-    if have_videos:
-        eval_sets["held_out"] = video_clips(video_dir, HELD_OUT, engine.image_size, EVAL_FRAMES)
+    # A training folder of other clips (a --video-dir) need not hold the held-out ones.
+    held_out = [p.name for p in video_files(video_dir, held_out=True)] if have_videos else []
+    if held_out:
+        eval_sets["held_out"] = video_clips(video_dir, held_out, engine.image_size, EVAL_FRAMES)
     eval_sets = {name: jnp.asarray(to_unit(clips)) for name, clips in eval_sets.items()}
     scores = nnx.jit(vae_reconstruction_metrics)
 

@@ -22,8 +22,9 @@ on the 22 training clips (the flow learns nothing from them) +0.48 / 0.43 / 0.25
 4 chunks, motion 0.24 / 0.27 / 0.36x the truth's instead of 0.00 / 0.20 / 0.32; the two
 validation clips level; the validation worlds +0.6 / 0.1 / -0.1 dB at 1 / 4 / 16 chunks. On
 the card's held-out clips +0.6 dB at 1 chunk and -0.2 / -0.3 at 2 / 4: a talking head's motion
-turns back within half a second, and a smooth flow folds the background beside a moving head.
-So the default model leaves it off.
+turns back within half a second, and the backward warp of session 10 folded the background
+beside a moving head (frames are now splatted forward, splat). So the default model leaves it
+off.
 """
 
 from __future__ import annotations
@@ -81,6 +82,47 @@ def warp(image: jax.Array, flow: jax.Array) -> jax.Array:
     return jax.vmap(sample, in_axes=-1, out_axes=-1)(image)  # (S, S, 3)
 
 
+def splat(image: jax.Array, flow: jax.Array) -> jax.Array:
+    """image (S, S, 3) with every pixel carried forward by its own flow (S, S, 2) pixels (rows,
+    columns) and spread bilinearly over the four pixels around where it lands; where several
+    land, their weighted mean. Pixels nothing covers (uncovered background, the edge a pan
+    leaves) keep the image's own, blended by how little was spread onto them. A zero flow
+    returns the image's own bits.
+
+    The flow lives on the grid of the frame it was measured onto, the frame being continued, so
+    forward is the consistent direction: sampling backward reads the flow at the wrong pixel,
+    and beside a moving head it folds the still background into a streak. On the 40 training,
+    validation and batch-3 clips (pixels alone, no model; /work/stream-runs/diag11/
+    splat_product.py) the continuation gained 0.04 / 0.08 / 0.08 dB over the backward warp at 1 /
+    2 / 4 chunks (0.77 / 0.80 / 0.60 over repeat-last), clips losing to repeat-last at 4 chunks
+    9 instead of 11. Letting the faster of two colliding pixels win (weights exp(a |flow|), a
+    moving object in front) lost (splat_probe.py): a = 0.3 / 1 / 4 gave -0.02 / -0.02 / -0.9 dB
+    at 4 chunks against the plain mean.
+    """
+    size = image.shape[0]
+    grid = jnp.arange(size, dtype=jnp.float32)
+    rows = grid[:, None] + flow[..., 0]  # (S, S) where each pixel lands
+    cols = grid[None, :] + flow[..., 1]  # (S, S)
+    top, left = jnp.floor(rows), jnp.floor(cols)
+    colour = jnp.zeros((size * size, image.shape[-1]), jnp.float32)  # (S*S, 3)
+    weight = jnp.zeros((size * size,), jnp.float32)  # (S*S,)
+    for row in (top, top + 1):
+        for col in (left, left + 1):
+            share = (1.0 - jnp.abs(rows - row)) * (1.0 - jnp.abs(cols - col))  # (S, S)
+            inside = (row >= 0) & (row < size) & (col >= 0) & (col < size)
+            share = jnp.where(inside, share, 0.0).reshape(-1)  # (S*S,)
+            target = (
+                (jnp.clip(row, 0, size - 1) * size + jnp.clip(col, 0, size - 1))
+                .astype(jnp.int32)
+                .reshape(-1)
+            )  # (S*S,)
+            colour = colour.at[target].add(share[:, None] * image.reshape(-1, image.shape[-1]))
+            weight = weight.at[target].add(share)
+    landed = colour / jnp.maximum(weight, 1e-12)[:, None]  # (S*S, 3)
+    covered = jnp.minimum(weight, 1.0)[:, None]  # (S*S, 1)
+    return (covered * landed + (1.0 - covered) * image.reshape(landed.shape)).reshape(image.shape)
+
+
 def _luma(frame: jax.Array) -> jax.Array:
     return frame @ jnp.array([0.299, 0.587, 0.114], jnp.float32)  # (S, S)
 
@@ -129,7 +171,7 @@ def observe(motion: Motion, frame: jax.Array) -> Motion:
     """The motion state after a push whose last real frame is `frame` (S, S, 3) in [-1, 1]: the
     flow measured one push earlier is tested on it, then the flow is measured anew."""
     previous = motion.history[1]
-    predicted = warp(previous, PUSH_FRAMES * motion.flow)  # (S, S, 3)
+    predicted = splat(previous, PUSH_FRAMES * motion.flow)  # (S, S, 3)
     tested = backtest.add_test(motion.sums, predicted, previous, frame)
     # A flow exists from the third push on (it needs a push 8 frames back), a test from the fourth.
     sums = jnp.where(motion.pushes >= 3, tested, motion.sums)  # (2,)
@@ -153,4 +195,4 @@ def moved_on(
     count = frames.shape[0]
     steps = (first + jnp.arange(count)).astype(jnp.float32)  # (count,)
     ahead = PERSISTENCE * -jnp.expm1(-steps / PERSISTENCE)  # (count,) frames' worth of motion
-    return jax.vmap(lambda f, k: warp(f, scale * k * motion.flow))(frames, ahead)
+    return jax.vmap(lambda f, k: splat(f, scale * k * motion.flow))(frames, ahead)
