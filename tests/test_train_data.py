@@ -55,3 +55,20 @@ def test_teacher_forcing_phase_moves_block_boundaries():
     np.testing.assert_array_equal(shifted.time[6:], [2, 3, 4, 5])
     np.testing.assert_array_equal(shifted.block_start[6:], [2, 2, 4, 4])
     assert not shifted.noisy[:6].any() and shifted.noisy[6:].all()
+
+
+def test_a_training_folder_without_the_held_out_clips_trains_on_its_own(tmp_path):
+    # A --video-dir of other footage: the VAE task builds, and evaluates on worlds alone.
+    from stream.config import TINY
+    from train.config import RunConfig, VAETraining
+    from train.vae_trainer import vae_task
+
+    shipped = Path(__file__).resolve().parents[1] / "stream/assets/realshort.mp4"
+    (tmp_path / shipped.name).write_bytes(shipped.read_bytes())
+    config = VAETraining(run=RunConfig(engine=TINY))
+    task = vae_task(config, tmp_path)
+    try:
+        scores = task.evaluate(task.model)
+    finally:
+        task.close()
+    assert scores and all(name.startswith("worlds_") for name in scores)
