@@ -192,19 +192,37 @@ def test_latent_scale_gives_latents_unit_std():
     assert float(np.std(scaled.encode(clips)[0])) == pytest.approx(1.0, rel=1e-4)
 
 
-def test_init_from_a_model_folder_starts_at_its_dit(tmp_path):
-    model_dir, run_dir = tmp_path / "model", tmp_path / "dit"
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory) -> tuple[Path, Path, nnx.Module]:
+    """A one-step DiT run started from a model folder: (folder, run directory, the folder's DiT)."""
+    root = tmp_path_factory.mktemp("folder")
+    model_dir, run_dir = root / "model", root / "dit"
     vae, dit = build_models(TINY, seed=3)
     save_model(model_dir, TINY, vae, dit, {"steps": {"vae": 5, "dit": 11}})
-    env = _env(tmp_path / "jax_cache")
     command = _command(
         "dit", run_dir, "--vae", str(model_dir), "--init-from", str(model_dir), "--steps", "1"
     )
-    run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        command, cwd=REPO, env=_env(root / "jax_cache"), capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr[-2000:]
+    return model_dir, run_dir, dit
+
+
+def test_init_from_a_model_folder_starts_at_its_dit(folder_run):
+    _, run_dir, dit = folder_run
     # Warm-up starts at learning rate 0, so one step leaves the folder's parameters untouched.
     config, state = latest_state(run_dir, "dit")
     jax.tree.map(
         np.testing.assert_array_equal, nnx.to_pure_dict(nnx.state(dit, nnx.Param)), state["params"]
     )
     assert total_training(config, state, "dit")[0] == 11 + 1, "the folder's DiT steps count"
+
+
+def test_a_run_counts_the_folders_training_as_it_was_when_the_run_began(folder_run):
+    model_dir, run_dir, _ = folder_run
+    # Shipping the run's own model into the folder it started from must not count twice.
+    info = json.loads((model_dir / "info.json").read_text())
+    info["steps"]["dit"] = 12
+    (model_dir / "info.json").write_text(json.dumps(info))
+    assert total_training(*latest_state(run_dir, "dit"), "dit")[0] == 11 + 1

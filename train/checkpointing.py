@@ -15,6 +15,9 @@ import orbax.checkpoint as ocp
 
 CONFIG_FILE = "train_config.json"
 METRICS_FILE = "metrics.jsonl"
+# The training behind a model folder a run started from, as it was when the run started: the
+# folder may later be overwritten by the very model the run produced.
+ORIGIN_FILE = "init_from_training.json"
 
 
 class RunDirectory:
@@ -29,6 +32,18 @@ class RunDirectory:
     @property
     def config_file(self) -> pathlib.Path:
         return self.path / CONFIG_FILE
+
+    def record_origin(self, steps: int, seconds: float) -> None:
+        """Note the steps and training seconds of the model folder this run starts from."""
+        (self.path / ORIGIN_FILE).write_text(json.dumps({"steps": steps, "wall_time_s": seconds}))
+
+    def origin(self) -> tuple[int, float] | None:
+        """(steps, training seconds) recorded by record_origin, None if the run never did."""
+        path = self.path / ORIGIN_FILE
+        if not path.exists():
+            return None
+        recorded = json.loads(path.read_text())
+        return int(recorded["steps"]), float(recorded["wall_time_s"])
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()

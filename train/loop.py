@@ -4,6 +4,7 @@ jitted step, progress bar, metrics.jsonl, periodic evaluation, checkpoints and r
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 import signal
 import time
@@ -167,6 +168,12 @@ def train(task: Task, run: RunConfig, directory: RunDirectory, mesh: Mesh) -> di
         state = directory.restore(state)
     elif run.init_from:
         state = {**state, "params": _initial_params(run.init_from, state["params"], task.name)}
+        if is_checkpoint(run.init_from):
+            info = json.loads((pathlib.Path(run.init_from) / "info.json").read_text())
+            directory.record_origin(
+                int(info.get("steps", {}).get(task.name, 0)),
+                float(info.get("wall_time_s", {}).get(task.name, 0.0)),
+            )
     state = put_replicated(state, mesh)
     train_step = make_train_step(task.model, task.loss, optimizer, schedule, mesh)
     base_key = jax.random.key(run.seed)

@@ -23,7 +23,7 @@ def read_config(path: str | pathlib.Path, kind: str) -> Any:
 
 def latest_state(path: str | pathlib.Path, kind: str) -> tuple[Any, dict[str, Any]]:
     """(training config, state) of a run's latest checkpoint; the state holds "params" (a pure
-    dict), "step" and "wall_time"."""
+    dict), "step", "wall_time" and "origin" (RunDirectory.origin)."""
     directory = RunDirectory(path)
     if directory.latest_step() is None:
         raise ValueError(f"run directory {str(path)!r} has no checkpoint yet")
@@ -32,7 +32,8 @@ def latest_state(path: str | pathlib.Path, kind: str) -> tuple[Any, dict[str, An
     like = jax.eval_shape(lambda: nnx.to_pure_dict(nnx.state(model, nnx.Param)))
     params, step, seconds = directory.restore_params(like)
     directory.close()
-    return config, {"params": params, "step": step, "wall_time": seconds}
+    state = {"params": params, "step": step, "wall_time": seconds, "origin": directory.origin()}
+    return config, state
 
 
 def total_training(config: Any, state: dict[str, Any], kind: str) -> tuple[int, float]:
@@ -40,7 +41,11 @@ def total_training(config: Any, state: dict[str, Any], kind: str) -> tuple[int, 
     those of every run it was started from with init_from, so a fine-tuned model states all the
     training behind it."""
     steps, seconds = int(state["step"]), float(state["wall_time"])
-    if is_checkpoint(config.run.init_from):
+    if state.get("origin") is not None:
+        earlier_steps, earlier_seconds = state["origin"]
+        steps, seconds = steps + earlier_steps, seconds + earlier_seconds
+    elif is_checkpoint(config.run.init_from):
+        # A run started before origins were recorded: the folder as it is now.
         info = json.loads((pathlib.Path(config.run.init_from) / "info.json").read_text())
         steps += int(info.get("steps", {}).get(kind, 0))
         seconds += float(info.get("wall_time_s", {}).get(kind, 0.0))
