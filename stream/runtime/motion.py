@@ -18,13 +18,13 @@ true change, and where the DiT's changes come true (footage like its training da
 would move its moved content a second time.
 
 Measured with the default model against the same model without it (README, "The predictor"):
-on the 22 training clips (the flow learns nothing from them) +0.48 / 0.43 / 0.25 dB at 1 / 2 /
+on the 22 training clips (the flow learns nothing from them) +0.49 / 0.46 / 0.26 dB at 1 / 2 /
 4 chunks, motion 0.24 / 0.27 / 0.36x the truth's instead of 0.00 / 0.20 / 0.32; the two
-validation clips level; the validation worlds +0.6 / 0.1 / -0.1 dB at 1 / 4 / 16 chunks. On
-the card's held-out clips +0.6 dB at 1 chunk and -0.2 / -0.3 at 2 / 4: a talking head's motion
-turns back within half a second, and the backward warp of session 10 folded the background
-beside a moving head (frames are now splatted forward, splat). So the default model leaves it
-off.
+validation clips level; the validation worlds +0.6 / 0.1 / -0.15 dB at 1 / 4 / 16 chunks; the
+16 clips of batch 3 and the 2 validation clips +0.5 / 0.4 / 0.3. On the card's held-out clips
++0.6 dB at 1 chunk and -0.1 at 2 and 4: a talking head's motion turns back within half a
+second, and the stream falls under that clip's latent repeat - 0.5 dB at 4 chunks. So the
+default model leaves it off.
 """
 
 from __future__ import annotations
