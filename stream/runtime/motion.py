@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from stream.model.vae import TEMPORAL_FACTOR
 from stream.runtime import backtest
@@ -54,15 +55,27 @@ _LEVELS = 2
 _ITERATIONS = 5
 
 
+def _blur_matrix(size: int, sigma: float) -> np.ndarray:
+    """(S, S) matrix M with M @ x the Gaussian smoothing of the columns of x (S, ...), edges
+    mirrored: as a pair of small matmuls the separable blur runs ~10x faster on a CPU than as
+    per-row 1D convolutions (the flow blurs 70 images per push)."""
+    radius = int(4 * sigma + 0.5)
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * np.square(offsets / sigma))
+    kernel /= kernel.sum()  # (2r + 1,)
+    matrix = np.zeros((size, size), np.float32)
+    for i in range(size):
+        source = i + offsets  # (2r + 1,) pixels read, mirrored once at each edge (r <= S)
+        source = np.where(source < 0, -source - 1, source)
+        source = np.where(source >= size, 2 * size - source - 1, source)
+        np.add.at(matrix[i], source, kernel)
+    return matrix
+
+
 def _gaussian_blur(image: jax.Array, sigma: float) -> jax.Array:
     """image (S, S) smoothed by a separable Gaussian, edges mirrored."""
-    radius = int(4 * sigma + 0.5)
-    x = jnp.arange(-radius, radius + 1, dtype=jnp.float32)
-    kernel = jnp.exp(-0.5 * jnp.square(x / sigma))
-    kernel = kernel / kernel.sum()  # (2r + 1,)
-    padded = jnp.pad(image, radius, mode="symmetric")  # (S + 2r, S + 2r)
-    rows = jax.vmap(lambda r: jnp.convolve(r, kernel, mode="valid"))(padded)  # (S + 2r, S)
-    return jax.vmap(lambda c: jnp.convolve(c, kernel, mode="valid"), in_axes=1, out_axes=1)(rows)
+    matrix = jnp.asarray(_blur_matrix(image.shape[0], sigma))  # (S, S)
+    return matrix @ image @ matrix.T  # (S, S)
 
 
 def warp(image: jax.Array, flow: jax.Array) -> jax.Array:
