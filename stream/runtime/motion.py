@@ -57,17 +57,17 @@ _ITERATIONS = 5
 
 def _blur_matrix(size: int, sigma: float) -> np.ndarray:
     """(S, S) matrix M with M @ x the Gaussian smoothing of the columns of x (S, ...), edges
-    mirrored: as a pair of small matmuls the separable blur runs ~10x faster on a CPU than as
-    per-row 1D convolutions (the flow blurs 70 images per push)."""
+    mirrored. The flow blurs 54 images per push; as pairs of small matmuls they took 1.6 ms on
+    our CPU against 25 ms as per-row 1D convolutions (the same values to 1e-7)."""
     radius = int(4 * sigma + 0.5)
     offsets = np.arange(-radius, radius + 1)
     kernel = np.exp(-0.5 * np.square(offsets / sigma))
     kernel /= kernel.sum()  # (2r + 1,)
     matrix = np.zeros((size, size), np.float32)
     for i in range(size):
-        source = i + offsets  # (2r + 1,) pixels read, mirrored once at each edge (r <= S)
-        source = np.where(source < 0, -source - 1, source)
-        source = np.where(source >= size, 2 * size - source - 1, source)
+        # Mirroring repeats with period 2S: ..., S-1 .. 0, 0 .. S-1, S-1 .. 0, ...
+        source = np.mod(i + offsets, 2 * size)  # (2r + 1,)
+        source = np.where(source >= size, 2 * size - 1 - source, source)
         np.add.at(matrix[i], source, kernel)
     return matrix
 
