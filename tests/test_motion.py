@@ -47,6 +47,16 @@ def test_measured_flow_recovers_a_translation():
     np.testing.assert_allclose(np.median(flow.reshape(-1, 2), axis=0), [1.5, -2.0], atol=0.1)
 
 
+def test_the_flow_of_a_frame_smaller_than_its_smoothing_window_is_measured():
+    # At 16x16 the coarse level's window reaches past the frame more than once each way.
+    y, x = np.mgrid[0:16, 0:16]
+    frame = np.stack([np.sin(x / 2.1 + c) + np.cos(y / 1.7 + x / 7 + c) for c in (0, 1.7, 3.4)], -1)
+    frame = jnp.asarray(frame.astype(np.float32) / 2)  # (16, 16, 3)
+    moved = motion.warp(frame, jnp.broadcast_to(jnp.array([1.0, -0.5]), (16, 16, 2)))
+    flow = np.asarray(motion.measure_flow(frame, moved))[4:-4, 4:-4]
+    np.testing.assert_allclose(np.median(flow.reshape(-1, 2), axis=0), [1.0, -0.5], atol=0.1)
+
+
 def test_a_zero_flow_returns_the_image_itself():
     frame = to_unit(_pan(1, 0.0)[0])
     np.testing.assert_array_equal(motion.warp(frame, jnp.zeros((SIZE, SIZE, 2))), frame)
