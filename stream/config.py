@@ -185,9 +185,9 @@ SMALL = EngineConfig(
     # scale fitted per session (stream/runtime/backtest.py): +0.7 / 1.4 dB at 1 / 2 chunks on the
     # validation clips and +0.5 dB at 1 chunk on the worlds, -0.2 dB at 4 chunks on the clips and
     # -0.4 at 16 on the worlds; the fixed 0.5 serves until the first test. Motion continuation
-    # (stream/runtime/motion.py) stays off: +0.48 / 0.43 / 0.25 dB at 1 / 2 / 4 chunks on the 22
+    # (stream/runtime/motion.py) stays off: +0.49 / 0.46 / 0.26 dB at 1 / 2 / 4 chunks on the 22
     # training clips and level or better on the validation data, but on the card's held-out clips
-    # +0.6 dB at 1 chunk and -0.2 / -0.3 at 2 / 4, below the latent repeat - 0.5 dB on one clip
+    # +0.6 dB at 1 chunk and -0.1 at 2 and 4, below the latent repeat - 0.5 dB on one clip
     # (README, "The predictor").
     sampler=SamplerConfig(
         steps=1,

@@ -20,6 +20,14 @@ METRICS_FILE = "metrics.jsonl"
 ORIGIN_FILE = "init_from_training.json"
 
 
+def folder_training(folder: str | pathlib.Path, kind: str) -> tuple[int, float]:
+    """(steps, training seconds) a model folder's info.json states for its "vae" or "dit"."""
+    info = json.loads((pathlib.Path(folder) / "info.json").read_text())
+    return int(info.get("steps", {}).get(kind, 0)), float(
+        info.get("wall_time_s", {}).get(kind, 0.0)
+    )
+
+
 class RunDirectory:
     def __init__(self, path: str | pathlib.Path, keep: int = 3):
         self.path = pathlib.Path(path).absolute()

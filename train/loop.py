@@ -4,7 +4,6 @@ jitted step, progress bar, metrics.jsonl, periodic evaluation, checkpoints and r
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 import signal
 import time
@@ -20,7 +19,7 @@ from jax.sharding import Mesh
 from tqdm import tqdm
 
 from stream.runtime.checkpoint import is_checkpoint, load_model
-from train.checkpointing import RunDirectory
+from train.checkpointing import RunDirectory, folder_training
 from train.config import OptimConfig, RunConfig
 from train.sharding import check_batch, put_batch, put_replicated, replicated
 
@@ -169,11 +168,7 @@ def train(task: Task, run: RunConfig, directory: RunDirectory, mesh: Mesh) -> di
     elif run.init_from:
         state = {**state, "params": _initial_params(run.init_from, state["params"], task.name)}
         if is_checkpoint(run.init_from):
-            info = json.loads((pathlib.Path(run.init_from) / "info.json").read_text())
-            directory.record_origin(
-                int(info.get("steps", {}).get(task.name, 0)),
-                float(info.get("wall_time_s", {}).get(task.name, 0.0)),
-            )
+            directory.record_origin(*folder_training(run.init_from, task.name))
     state = put_replicated(state, mesh)
     train_step = make_train_step(task.model, task.loss, optimizer, schedule, mesh)
     base_key = jax.random.key(run.seed)

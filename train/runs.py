@@ -10,7 +10,7 @@ import jax
 from flax import nnx
 
 from stream.runtime.checkpoint import build_models, is_checkpoint
-from train.checkpointing import RunDirectory
+from train.checkpointing import RunDirectory, folder_training
 from train.config import DiTTraining, VAETraining, from_dict
 
 KINDS: dict[str, type] = {"vae": VAETraining, "dit": DiTTraining}
@@ -46,9 +46,8 @@ def total_training(config: Any, state: dict[str, Any], kind: str) -> tuple[int, 
         steps, seconds = steps + earlier_steps, seconds + earlier_seconds
     elif is_checkpoint(config.run.init_from):
         # A run started before origins were recorded: the folder as it is now.
-        info = json.loads((pathlib.Path(config.run.init_from) / "info.json").read_text())
-        steps += int(info.get("steps", {}).get(kind, 0))
-        seconds += float(info.get("wall_time_s", {}).get(kind, 0.0))
+        earlier_steps, earlier_seconds = folder_training(config.run.init_from, kind)
+        steps, seconds = steps + earlier_steps, seconds + earlier_seconds
     elif config.run.init_from:
         earlier = latest_state(config.run.init_from, kind)
         earlier_steps, earlier_seconds = total_training(*earlier, kind)

@@ -29,6 +29,7 @@ default model leaves it off.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -55,6 +56,7 @@ _LEVELS = 2
 _ITERATIONS = 5
 
 
+@functools.cache  # built at trace time, 54 times per flow otherwise
 def _blur_matrix(size: int, sigma: float) -> np.ndarray:
     """(S, S) matrix M with M @ x the Gaussian smoothing of the columns of x (S, ...), edges
     mirrored. The flow blurs 54 images per push; as pairs of small matmuls they took 1.6 ms on
@@ -134,11 +136,13 @@ def splat(image: jax.Array, flow: jax.Array) -> jax.Array:
             share = (1.0 - jnp.abs(rows - row)) * (1.0 - jnp.abs(cols - col))  # (S, S)
             inside = (row >= 0) & (row < size) & (col >= 0) & (col < size)
             share = jnp.where(inside, share, 0.0).reshape(-1)  # (S*S,)
-            target = (jnp.clip(row, 0, size - 1) * size + jnp.clip(col, 0, size - 1)).astype(
-                jnp.int32
-            )  # (S, S)
-            colour = colour.at[target.reshape(-1)].add(share[:, None] * image.reshape(-1, channels))
-            weight = weight.at[target.reshape(-1)].add(share)
+            target = (
+                (jnp.clip(row, 0, size - 1) * size + jnp.clip(col, 0, size - 1))
+                .astype(jnp.int32)
+                .reshape(-1)
+            )  # (S*S,)
+            colour = colour.at[target].add(share[:, None] * image.reshape(-1, channels))
+            weight = weight.at[target].add(share)
     colour, weight = colour.reshape(image.shape), weight.reshape(size, size, 1)
     landed = colour / jnp.maximum(weight, 1e-12)  # (S, S, 3)
     near_weight = _neighbourhood_sum(weight)  # (S, S, 1)
