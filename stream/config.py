@@ -79,6 +79,9 @@ class SamplerConfig:
     # a backtest less the DiT's own share of the change (stream/runtime/motion.py): where the DiT
     # predicts no change the stream then continues the motion instead of holding still.
     continue_motion: bool = False
+    # Mix every predicted frame with the last real frame and its VAE smoothing, by weights fitted
+    # per session on its own real frames in pixels (stream/runtime/blend.py).
+    fit_blend: bool = False
     # The guidance anchor's strength rises linearly over this many chunks generated since the
     # last real frame, reaching guidance_strength at the last; 0: full strength from the first.
     # Right after real frames there is no drift to restore, and the penalty (statistics against

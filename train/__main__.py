@@ -152,6 +152,7 @@ def _export(args: argparse.Namespace) -> int:
         "change_scale": args.change_scale,
         "fit_change_scale": args.fit_change_scale,
         "continue_motion": args.continue_motion,
+        "fit_blend": args.fit_blend,
         "guidance_ramp_chunks": args.guidance_ramp_chunks,
     }
     report = export(
@@ -250,6 +251,12 @@ def main(argv: list[str] | None = None) -> int:
         action=argparse.BooleanOptionalAction,
         help="whether the model moves predicted frames on along the real frames' measured "
         "motion (default: the run's)",
+    )
+    export.add_argument(
+        "--fit-blend",
+        action=argparse.BooleanOptionalAction,
+        help="whether the model mixes predicted frames with the last real frame and its VAE "
+        "smoothing by weights fitted per session (default: the run's)",
     )
     export.add_argument(
         "--guidance-ramp-chunks",

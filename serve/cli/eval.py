@@ -78,6 +78,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "session (default: the model's; --no-continue-motion leaves them where the DiT put them)",
     )
     parser.add_argument(
+        "--fit-blend",
+        action=argparse.BooleanOptionalAction,
+        help="mix predicted frames with the last real frame and its VAE smoothing, by weights "
+        "fitted per session on its own real frames (default: the model's; --no-fit-blend "
+        "streams the prediction as it is)",
+    )
+    parser.add_argument(
         "--sheet",
         metavar="DIR",
         help="write a contact sheet PNG per held-out clip and per world video into DIR",
@@ -99,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         "change_scale": args.change_scale,
         "fit_change_scale": args.fit_change_scale,
         "continue_motion": args.continue_motion,
+        "fit_blend": args.fit_blend,
     }
     changes = {name: value for name, value in changes.items() if value is not None}
     if changes:

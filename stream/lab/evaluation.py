@@ -505,6 +505,8 @@ def format_report(engine: Engine, metrics: dict[str, float]) -> str:
     scale = f"change scale {sampler.change_scale}"
     if sampler.fit_change_scale:
         scale = f"change scale fitted per session ({sampler.change_scale} until the first test)"
+    if sampler.fit_blend:
+        scale += ", mixed with the last real frame and its smoothing by weights fitted per session"
     if sampler.continue_motion:
         scale += ", predicted frames moved on along the real frames' motion"
     lines = [

@@ -26,12 +26,12 @@ from stream.config import EngineConfig
 from stream.media.pixels import to_uint8, to_unit
 from stream.model.dit import DiT
 from stream.model.vae import TEMPORAL_FACTOR, CausalVAE
-from stream.runtime import backtest, motion
+from stream.runtime import backtest, blend, motion
 from stream.runtime.anchor import anchor_penalty
 from stream.runtime.chunk import SessionSettings, commit_chunk, denoise_chunk
 from stream.runtime.detail import carry_detail
 from stream.runtime.kv_cache import KVCache, init_cache
-from stream.runtime.sampler import chunk_noise, guidance_ramp
+from stream.runtime.sampler import chunk_noise, guidance_ramp, shrink_change
 
 
 class Timeline(NamedTuple):
@@ -45,6 +45,7 @@ class Timeline(NamedTuple):
     reference: tuple[jax.Array, jax.Array]
     generated: jax.Array  # chunks generated since the last real latent frame, () int32
     backtest: jax.Array  # running sums of the change-scale fit (backtest.py), (2,)
+    blend: jax.Array  # running sums of the blend fit (blend.py), (5,)
     motion: motion.Motion  # the real frames' motion and its fit (motion.py)
 
 
@@ -65,6 +66,7 @@ def new_timeline(config: EngineConfig, vae: CausalVAE) -> Timeline:
         reference=(blank, blank),
         generated=jnp.int32(0),
         backtest=backtest.new_sums(),
+        blend=blend.new_sums(),
         motion=motion.new_motion(size),
     )
 
@@ -80,10 +82,40 @@ def commit_latent(
     """Commit a clean latent frame (1, 1, h, w, C) and decode it: returns its frames
     (1, 4, S, S, 3) in [-1, 1] and the timeline after it (the first frame becomes z_0). With
     sampler.fit_change_scale the model first predicts the frame, as a test (backtest.py)."""
+    predicted = _tested(dit, config, timeline, settings)
+    return _commit(dit, vae, config, timeline, latent, settings, predicted)
+
+
+def _tested(
+    dit: DiT, config: EngineConfig, timeline: Timeline, settings: SessionSettings
+) -> jax.Array | None:
+    """The model's prediction (1, F, h, w, C) of the next latent frame from the context before
+    it, unscaled, when a fit calls for the test; None otherwise."""
+    sampler = config.sampler
+    if not (sampler.fit_change_scale or sampler.fit_blend):
+        return None
+    raw = settings._replace(change_scale=jnp.float32(1.0))
+    return _denoise_next(dit, config, timeline, raw, jnp.int32(1))  # (1, F, h, w, C)
+
+
+def _change_scale(config: EngineConfig, timeline: Timeline, settings: SessionSettings) -> jax.Array:
+    """The change scale the timeline's next chunk gets: fitted (backtest.py) or the session's."""
+    if config.sampler.fit_change_scale:
+        return backtest.fitted_scale(timeline.backtest, settings.change_scale)
+    return settings.change_scale
+
+
+def _commit(
+    dit: DiT,
+    vae: CausalVAE,
+    config: EngineConfig,
+    timeline: Timeline,
+    latent: jax.Array,
+    settings: SessionSettings,
+    predicted: jax.Array | None,
+) -> tuple[jax.Array, Timeline]:
     sums = timeline.backtest
     if config.sampler.fit_change_scale:
-        raw = settings._replace(change_scale=jnp.float32(1.0))
-        predicted = _denoise_next(dit, config, timeline, raw, jnp.int32(1))  # (1, F, h, w, C)
         tested = backtest.add_test(sums, predicted[0, 0], timeline.last_latent[0, 0], latent[0, 0])
         sums = jnp.where(timeline.cache.length > 0, tested, sums)  # (2,)
     cache = commit_chunk(
@@ -101,6 +133,29 @@ def commit_latent(
     )
 
 
+def _blend_tested(
+    vae: CausalVAE,
+    config: EngineConfig,
+    timeline: Timeline,
+    predicted: jax.Array,
+    settings: SessionSettings,
+    pixels: jax.Array,
+) -> jax.Array:
+    """The blend fit's sums (5,) after testing the stream's prediction of real frames pixels
+    (G, S, S, 3) in [-1, 1]: the predicted latent frame at the session's change scale, decoded
+    and given the last real frame's detail, as generate would stream it."""
+    sampler = config.sampler
+    scale = _change_scale(config, timeline, settings)
+    latent = shrink_change(predicted[:, :1], timeline.last_latent, scale)  # (1, 1, h, w, C)
+    decoded = vae.decode_step(latent, timeline.decoder)[0][0]  # (4, S, S, 3)
+    smoothed, detail = timeline.reference  # (4, S, S, 3) each
+    stream = carry_detail(decoded, smoothed, detail, sampler.detail_width, sampler.detail_snap)
+    last = smoothed[0] + detail[0]  # (S, S, 3)
+    group = pixels.shape[0]
+    tested = blend.add_test(timeline.blend, stream[-group:], smoothed[-group:], last, pixels)
+    return jnp.where(timeline.cache.length > 0, tested, timeline.blend)  # (5,)
+
+
 def push(
     dit: DiT,
     vae: CausalVAE,
@@ -114,13 +169,17 @@ def push(
     frame (1, 1, h, w, C); returns it, the encoder state and the timeline after it."""
     pixels = to_unit(frames)  # (1, G, S, S, 3) in [-1, 1]
     latent, encoder = vae.encode_step(pixels, encoder)  # (1, 1, h, w, C)
-    decoded, timeline = commit_latent(dit, vae, config, timeline, latent, settings)
+    predicted = _tested(dit, config, timeline, settings)
+    sums = timeline.blend
+    if config.sampler.fit_blend:
+        sums = _blend_tested(vae, config, timeline, predicted, settings, pixels[0])
+    decoded, timeline = _commit(dit, vae, config, timeline, latent, settings, predicted)
     # The decoder makes 4 frames of every latent frame, each its own way (a repeated latent frame
     # decodes to the same 4 frames again and again, up to 0.1 apart), so a prediction that does
     # not change is compared, and given the real frame's detail, frame by frame of that rhythm.
     repeated = vae.decode_step(latent, timeline.decoder)[0][0]  # (4, S, S, 3)
     reference = (repeated, pixels[0, -1] - repeated)  # (4, S, S, 3) each
-    timeline = timeline._replace(reference=reference)
+    timeline = timeline._replace(reference=reference, blend=sums)
     if config.sampler.continue_motion:
         timeline = timeline._replace(motion=motion.observe(timeline.motion, pixels[0, -1]))
     return latent, encoder, timeline
@@ -156,9 +215,7 @@ def generate(
 ) -> tuple[Chunk, Timeline]:
     """The next chunk of the timeline, from its own noise (a function of seed and position)."""
     sampler = config.sampler
-    if sampler.fit_change_scale:
-        scale = backtest.fitted_scale(timeline.backtest, settings.change_scale)
-        settings = settings._replace(change_scale=scale)
+    settings = settings._replace(change_scale=_change_scale(config, timeline, settings))
     generated = timeline.generated + 1
     x = _denoise_next(dit, config, timeline, settings, generated)  # (1, F, h, w, C)
     cache = commit_chunk(dit, config.dit, timeline.cache, x, settings, sampler.context_noise)
@@ -170,6 +227,11 @@ def generate(
     pixels = carry_detail(
         decoded[0], repeated, detail, sampler.detail_width, sampler.detail_snap
     )  # (4F, S, S, 3)
+    if sampler.fit_blend:
+        smoothed, detail = timeline.reference  # (4, S, S, 3) each
+        pixels = blend.blend(
+            pixels, repeated, smoothed[0] + detail[0], blend.fitted_weights(timeline.blend)
+        )  # (4F, S, S, 3)
     if sampler.continue_motion:
         first = (generated - 1) * TEMPORAL_FACTOR * chunk_frames + 1
         pixels = motion.moved_on(timeline.motion, pixels, first, settings.change_scale)
