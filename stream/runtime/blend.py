@@ -16,6 +16,15 @@ beta), each in [0, 1], of
     frame = last + alpha * (stream - last) + beta * (smoothed - last),
 
 which every generated frame then gets. Until a test has been made, (1, 0): the stream as is.
+Motion continuation, when on, moves the blended frames afterwards with its own fit.
+
+Measured with the default model (README, "The predictor"): on 18 clips its DiT never saw (2
+validation, 16 of batch 3) +0.10 / +0.05 / -0.02 dB at 1 / 2 / 4 chunks, at or above
+repeat-last on 16 / 18 / 18 clips instead of 13 / 15 / 16, and the flickering clip that fell
+under its latent repeat - 0.5 dB now at the line; on the 22 training clips, where the DiT's
+changes come true at longer horizons than a test of 4 frames sees, -0.04 / -0.12 / -0.14 dB.
+A session whose stream loses its tests streams the last frame exactly (motion 0). So the
+default model leaves it off. A push costs one more decoded latent frame (10-12 ms on our CPU).
 """
 
 from __future__ import annotations
