@@ -121,6 +121,11 @@ class EngineConfig:
             )
         if self.dit.latent_channels != self.vae.latent_channels:
             raise ValueError("dit.latent_channels must equal vae.latent_channels")
+        if self.sampler.fit_blend and self.dit.chunk_frames < 2:
+            raise ValueError(
+                f"sampler.fit_blend tests the first two latent frames of a chunk; "
+                f"dit.chunk_frames={self.dit.chunk_frames} must then be >= 2"
+            )
 
     @property
     def frames_per_chunk(self) -> int:

@@ -45,7 +45,7 @@ class Timeline(NamedTuple):
     reference: tuple[jax.Array, jax.Array]
     generated: jax.Array  # chunks generated since the last real latent frame, () int32
     backtest: jax.Array  # running sums of the change-scale fit (backtest.py), (2,)
-    blend: jax.Array  # running sums of the blend fit (blend.py), (5,)
+    blend: blend.Blend  # the blend fit's sums and its pending test (blend.py)
     motion: motion.Motion  # the real frames' motion and its fit (motion.py)
 
 
@@ -66,7 +66,7 @@ def new_timeline(config: EngineConfig, vae: CausalVAE) -> Timeline:
         reference=(blank, blank),
         generated=jnp.int32(0),
         backtest=backtest.new_sums(),
-        blend=blend.new_sums(),
+        blend=blend.new_blend(size),
         motion=motion.new_motion(size),
     )
 
@@ -140,20 +140,20 @@ def _blend_tested(
     predicted: jax.Array,
     settings: SessionSettings,
     pixels: jax.Array,
-) -> jax.Array:
-    """The blend fit's sums (5,) after testing the stream's prediction of real frames pixels
-    (G, S, S, 3) in [-1, 1]: the predicted latent frame at the session's change scale, decoded
-    and given the last real frame's detail, as generate would stream it."""
+) -> blend.Blend:
+    """The blend fit after testing the stream's predictions of real frames pixels (G, S, S, 3)
+    in [-1, 1]: the predicted latent frames at the session's change scale, decoded and given the
+    last real frame's detail, as generate would stream them."""
     sampler = config.sampler
     scale = _change_scale(config, timeline, settings)
-    latent = shrink_change(predicted[:, :1], timeline.last_latent, scale)  # (1, 1, h, w, C)
-    decoded = vae.decode_step(latent, timeline.decoder)[0][0]  # (4, S, S, 3)
+    latents = shrink_change(predicted, timeline.last_latent, scale)  # (1, F, h, w, C)
+    decoded = vae.decode_step(latents[:, : blend.HORIZONS], timeline.decoder)[0][0]  # (8, S, S, 3)
     smoothed, detail = timeline.reference  # (4, S, S, 3) each
-    stream = carry_detail(decoded, smoothed, detail, sampler.detail_width, sampler.detail_snap)
+    repeated, carried = (jnp.tile(r, (blend.HORIZONS, 1, 1, 1)) for r in timeline.reference)
+    stream = carry_detail(decoded, repeated, carried, sampler.detail_width, sampler.detail_snap)
     last = smoothed[0] + detail[0]  # (S, S, 3)
-    group = pixels.shape[0]
-    tested = blend.add_test(timeline.blend, stream[-group:], smoothed[-group:], last, pixels)
-    return jnp.where(timeline.cache.length > 0, tested, timeline.blend)  # (5,)
+    made = timeline.cache.length > 0
+    return blend.tested(timeline.blend, made, stream, smoothed, last, pixels)
 
 
 def push(
@@ -170,16 +170,16 @@ def push(
     pixels = to_unit(frames)  # (1, G, S, S, 3) in [-1, 1]
     latent, encoder = vae.encode_step(pixels, encoder)  # (1, 1, h, w, C)
     predicted = _tested(dit, config, timeline, settings)
-    sums = timeline.blend
+    fit = timeline.blend
     if config.sampler.fit_blend:
-        sums = _blend_tested(vae, config, timeline, predicted, settings, pixels[0])
+        fit = _blend_tested(vae, config, timeline, predicted, settings, pixels[0])
     decoded, timeline = _commit(dit, vae, config, timeline, latent, settings, predicted)
     # The decoder makes 4 frames of every latent frame, each its own way (a repeated latent frame
     # decodes to the same 4 frames again and again, up to 0.1 apart), so a prediction that does
     # not change is compared, and given the real frame's detail, frame by frame of that rhythm.
     repeated = vae.decode_step(latent, timeline.decoder)[0][0]  # (4, S, S, 3)
     reference = (repeated, pixels[0, -1] - repeated)  # (4, S, S, 3) each
-    timeline = timeline._replace(reference=reference, blend=sums)
+    timeline = timeline._replace(reference=reference, blend=fit)
     if config.sampler.continue_motion:
         timeline = timeline._replace(motion=motion.observe(timeline.motion, pixels[0, -1]))
     return latent, encoder, timeline
@@ -229,9 +229,9 @@ def generate(
     )  # (4F, S, S, 3)
     if sampler.fit_blend:
         smoothed, detail = timeline.reference  # (4, S, S, 3) each
-        pixels = blend.blend(
-            pixels, repeated, smoothed[0] + detail[0], blend.fitted_weights(timeline.blend)
-        )  # (4F, S, S, 3)
+        first = (generated - 1) * TEMPORAL_FACTOR * chunk_frames + 1
+        weights = blend.frame_weights(timeline.blend.sums, first, pixels.shape[0])  # (4F, 2)
+        pixels = blend.blend(pixels, repeated, smoothed[0] + detail[0], weights)  # (4F, S, S, 3)
     if sampler.continue_motion:
         first = (generated - 1) * TEMPORAL_FACTOR * chunk_frames + 1
         pixels = motion.moved_on(timeline.motion, pixels, first, settings.change_scale)
