@@ -12,7 +12,9 @@ The engine vmaps each program over its slots, so the sessions of one tick share 
 - commit_latent: a latent frame known without pixels (the drift lab's truth) committed and decoded.
 
 With sampler.continue_motion, push also measures the real frames' motion and generate moves each
-predicted frame on along it (motion.py).
+predicted frame on along it (motion.py); with sampler.fit_blend, push also tests the stream's
+prediction of the real frames in pixels and generate mixes each predicted frame with the last real
+frame and its smoothing by the fitted weights (blend.py).
 """
 
 from __future__ import annotations
@@ -148,12 +150,18 @@ def _blend_tested(
     scale = _change_scale(config, timeline, settings)
     latents = shrink_change(predicted, timeline.last_latent, scale)  # (1, F, h, w, C)
     decoded = vae.decode_step(latents[:, : blend.HORIZONS], timeline.decoder)[0][0]  # (8, S, S, 3)
-    smoothed, detail = timeline.reference  # (4, S, S, 3) each
     repeated, carried = (jnp.tile(r, (blend.HORIZONS, 1, 1, 1)) for r in timeline.reference)
     stream = carry_detail(decoded, repeated, carried, sampler.detail_width, sampler.detail_snap)
-    last = smoothed[0] + detail[0]  # (S, S, 3)
     made = timeline.cache.length > 0
-    return blend.tested(timeline.blend, made, stream, smoothed, last, pixels)
+    smoothed = timeline.reference[0]  # (4, S, S, 3)
+    return blend.tested(timeline.blend, made, stream, smoothed, _last_real(timeline), pixels)
+
+
+def _last_real(timeline: Timeline) -> jax.Array:
+    """The last real frame (S, S, 3), from detail carry-over's reference (its smoothing plus
+    the detail the smoothing lost)."""
+    smoothed, detail = timeline.reference  # (4, S, S, 3) each
+    return smoothed[0] + detail[0]
 
 
 def push(
@@ -227,13 +235,11 @@ def generate(
     pixels = carry_detail(
         decoded[0], repeated, detail, sampler.detail_width, sampler.detail_snap
     )  # (4F, S, S, 3)
+    first = (generated - 1) * TEMPORAL_FACTOR * chunk_frames + 1  # 1: right after a real frame
     if sampler.fit_blend:
-        smoothed, detail = timeline.reference  # (4, S, S, 3) each
-        first = (generated - 1) * TEMPORAL_FACTOR * chunk_frames + 1
         weights = blend.frame_weights(timeline.blend.sums, first, pixels.shape[0])  # (4F, 2)
-        pixels = blend.blend(pixels, repeated, smoothed[0] + detail[0], weights)  # (4F, S, S, 3)
+        pixels = blend.blend(pixels, repeated, _last_real(timeline), weights)  # (4F, S, S, 3)
     if sampler.continue_motion:
-        first = (generated - 1) * TEMPORAL_FACTOR * chunk_frames + 1
         pixels = motion.moved_on(timeline.motion, pixels, first, settings.change_scale)
     chunk = Chunk(x, to_uint8(pixels), anchor_penalty(x[0], timeline.z0))
     return chunk, timeline._replace(
