@@ -20,7 +20,7 @@ from stream.lab.evaluation import (
     vae_references,
     vae_scores,
 )
-from stream.media.clips import world_clips
+from stream.media.clips import video_names, world_clips
 from stream.media.contact_sheet import write_contact_sheet
 from stream.media.pixels import to_uint8
 from stream.metrics import psnr, ssim, temporal_consistency
@@ -94,6 +94,12 @@ def test_vae_references_reconstruct_the_truth_and_repeat_the_last_pushed_latent(
     # The latent repeat is the model's answer knowing only the past: the truth cannot change it.
     _, repeat_of_other = vae_references(tiny_engine, past, 255 - truth, 12)
     np.testing.assert_array_equal(repeat, repeat_of_other)
+
+
+def test_a_folders_videos_are_listed_sorted_and_nothing_else(tmp_path):
+    for name in ("b.MP4", "a.gif", "notes.txt", "c.wmv"):
+        (tmp_path / name).write_bytes(b"")
+    assert video_names(tmp_path) == ["a.gif", "b.MP4", "c.wmv"]
 
 
 def test_history_is_shortened_so_a_short_clip_is_never_looped():

@@ -143,6 +143,12 @@ def test_unreachable_server_is_reported_without_a_traceback(clip_file, tmp_path,
     assert "UNAVAILABLE" in capsys.readouterr().err
 
 
+def test_eval_refuses_a_clips_dir_without_videos_naming_the_flag(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a video")
+    assert main(["eval", "--clips-dir", str(tmp_path)]) == 2
+    assert "--clips-dir" in capsys.readouterr().err
+
+
 def test_serve_refuses_a_certificate_without_its_key():
     # In a process of its own: `stream serve` takes over the process's logging.
     done = _python(

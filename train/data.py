@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from stream.media.clips import EVAL_WORLD_SEED
+from stream.media.clips import EVAL_WORLD_SEED, video_names
 from stream.media.pixels import to_unit
 from stream.media.video_io import probe_video, read_video, resize_center_crop
 from stream.media.worlds import WORLD_FAMILIES, make_world
@@ -23,15 +23,13 @@ from stream.media.worlds import WORLD_FAMILIES, make_world
 # Kept out of training entirely, and diverse: a cinepak nature scene, an AV1 clip and the classic
 # h264 "carphone" head-and-shoulders sequence. stream eval measures the VAE on them.
 HELD_OUT: tuple[str, ...] = ("tree.avi", "av1_video.mkv", "carphone_pristine.mp4")
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".webm", ".mov", ".mpg", ".gif", ".wmv")
 # Real frames are stored with this short side (times the model size / 64) and cropped from it.
 _WORKING_SCALE = 1.25
 
 
 def video_files(folder: Path, held_out: bool) -> list[Path]:
     """Clips of the folder, sorted: the held-out ones, or all the others."""
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-    return [p for p in files if (p.name in HELD_OUT) == held_out]
+    return [folder / n for n in video_names(folder) if (n in HELD_OUT) == held_out]
 
 
 def load_clips(files: list[Path], size: int) -> list[np.ndarray]:

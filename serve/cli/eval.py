@@ -35,8 +35,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=DEFAULT_ANCHOR,
         help=f"anchor mode of the generating sessions (default {DEFAULT_ANCHOR})",
     )
-    parser.add_argument(
+    clips = parser.add_mutually_exclusive_group()
+    clips.add_argument(
         "--video-dir", help="folder with the held-out clips (default ../shared/data/video)"
+    )
+    clips.add_argument(
+        "--clips-dir",
+        metavar="DIR",
+        help="judge every video in DIR (for example a fresh batch held out of every choice) "
+        "instead of the model's held-out clips; the real-clip numbers then describe DIR",
     )
     parser.add_argument(
         "--context-noise",
@@ -95,8 +102,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stream.lab.evaluation import format_report, run_eval
+    from stream.media.clips import VIDEO_SUFFIXES, video_names
     from stream.runtime.engine import Engine
 
+    video_dir = pathlib.Path(args.video_dir) if args.video_dir else None
+    clips = None
+    if args.clips_dir:
+        video_dir = pathlib.Path(args.clips_dir)
+        clips = video_names(video_dir) if video_dir.is_dir() else []
+        if not clips:
+            raise ValueError(
+                f"--clips-dir {video_dir} holds no video (one of {', '.join(VIDEO_SUFFIXES)})"
+            )
     engine = Engine.load(args.checkpoint)
     changes = {
         "context_noise": args.context_noise,
@@ -111,10 +128,14 @@ def run(args: argparse.Namespace) -> int:
     changes = {name: value for name, value in changes.items() if value is not None}
     if changes:
         engine = engine.with_sampler(**changes)
-    video_dir = pathlib.Path(args.video_dir) if args.video_dir else None
     sheet_dir = pathlib.Path(args.sheet) if args.sheet else None
     metrics = run_eval(
-        engine, video_dir, worlds=args.worlds, anchor=args.anchor, sheet_dir=sheet_dir
+        engine,
+        video_dir,
+        worlds=args.worlds,
+        anchor=args.anchor,
+        sheet_dir=sheet_dir,
+        clips=clips,
     )
     print(json.dumps(metrics, indent=2) if args.json else format_report(engine, metrics))
     if sheet_dir is not None:

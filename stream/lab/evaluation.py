@@ -446,19 +446,22 @@ def run_eval(
     history_latents: int = 9,
     anchor: str = DEFAULT_ANCHOR,
     sheet_dir: Path | None = None,
+    clips: Sequence[str] | None = None,
 ) -> dict[str, float]:
-    """Every model-card metric as a flat dict name -> float; with sheet_dir, contact sheets."""
+    """Every model-card metric as a flat dict name -> float; with sheet_dir, contact sheets. The
+    real clips judged are `clips` in video_dir, by default the model's held-out clips found
+    there."""
     video_dir = video_dir or default_video_dir()
     size = engine.config.image_size
-    held_out = _held_out(engine, video_dir)
+    held_out = list(clips) if clips is not None else _held_out(engine, video_dir)
     metrics: dict[str, float] = {}
     with tqdm(total=2 + worlds + len(held_out), desc="eval", unit="part") as progress:
         for name, value in vae_scores(engine, world_clips(size, 33, worlds, start=40)).items():
             metrics[f"vae_worlds_{name}"] = value
         progress.update(1)
         if held_out:
-            clips = video_clips(video_dir, held_out, size, 33)
-            for name, value in vae_scores(engine, clips, held_out).items():
+            vae_clips = video_clips(video_dir, held_out, size, 33)
+            for name, value in vae_scores(engine, vae_clips, held_out).items():
                 metrics[f"vae_held_out_{name}"] = value
         progress.update(1)
         metrics.update(

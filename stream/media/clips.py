@@ -15,12 +15,19 @@ from stream.media.worlds import WORLD_FAMILIES, World, make_world
 
 # World seeds at or above this are never trained on; evaluation draws from them.
 EVAL_WORLD_SEED = 1 << 30
+# File endings read as video clips from a folder.
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".webm", ".mov", ".mpg", ".gif", ".wmv")
 
 
 def default_video_dir() -> Path:
     """../shared/data/video beside the repository, or $STREAM_VIDEO_DIR."""
     env = os.environ.get("STREAM_VIDEO_DIR")
     return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data" / "video"
+
+
+def video_names(folder: Path) -> list[str]:
+    """The names of the folder's video files (VIDEO_SUFFIXES), sorted."""
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
 
 
 def eval_worlds(size: int, count: int) -> list[World]:
