@@ -84,11 +84,11 @@ def commit_latent(
     """Commit a clean latent frame (1, 1, h, w, C) and decode it: returns its frames
     (1, 4, S, S, 3) in [-1, 1] and the timeline after it (the first frame becomes z_0). With
     sampler.fit_change_scale the model first predicts the frame, as a test (backtest.py)."""
-    predicted = _tested(dit, config, timeline, settings)
+    predicted = _prediction_for_tests(dit, config, timeline, settings)
     return _commit(dit, vae, config, timeline, latent, settings, predicted)
 
 
-def _tested(
+def _prediction_for_tests(
     dit: DiT, config: EngineConfig, timeline: Timeline, settings: SessionSettings
 ) -> jax.Array | None:
     """The model's prediction (1, F, h, w, C) of the next latent frame from the context before
@@ -177,7 +177,7 @@ def push(
     frame (1, 1, h, w, C); returns it, the encoder state and the timeline after it."""
     pixels = to_unit(frames)  # (1, G, S, S, 3) in [-1, 1]
     latent, encoder = vae.encode_step(pixels, encoder)  # (1, 1, h, w, C)
-    predicted = _tested(dit, config, timeline, settings)
+    predicted = _prediction_for_tests(dit, config, timeline, settings)
     fit = timeline.blend
     if config.sampler.fit_blend:
         fit = _blend_tested(vae, config, timeline, predicted, settings, pixels[0])
