@@ -80,12 +80,31 @@ def commit_latent(
     timeline: Timeline,
     latent: jax.Array,
     settings: SessionSettings,
+    predicted: jax.Array | None = None,
 ) -> tuple[jax.Array, Timeline]:
     """Commit a clean latent frame (1, 1, h, w, C) and decode it: returns its frames
     (1, 4, S, S, 3) in [-1, 1] and the timeline after it (the first frame becomes z_0). With
-    sampler.fit_change_scale the model first predicts the frame, as a test (backtest.py)."""
-    predicted = _prediction_for_tests(dit, config, timeline, settings)
-    return _commit(dit, vae, config, timeline, latent, settings, predicted)
+    sampler.fit_change_scale the model first predicts the frame, as a test (backtest.py);
+    `predicted`: that prediction, when the caller has made it already (push, for both fits)."""
+    if predicted is None:
+        predicted = _prediction_for_tests(dit, config, timeline, settings)
+    sums = timeline.backtest
+    if config.sampler.fit_change_scale:
+        tested = backtest.add_test(sums, predicted[0, 0], timeline.last_latent[0, 0], latent[0, 0])
+        sums = jnp.where(timeline.cache.length > 0, tested, sums)  # (2,)
+    cache = commit_chunk(
+        dit, config.dit, timeline.cache, latent, settings, config.sampler.context_noise
+    )
+    decoded, decoder = vae.decode_step(latent, timeline.decoder)  # (1, 4, S, S, 3)
+    z0 = jnp.where(timeline.cache.length == 0, latent[0, 0], timeline.z0)  # (h, w, C)
+    return decoded, timeline._replace(
+        cache=cache,
+        decoder=decoder,
+        last_latent=latent,
+        z0=z0,
+        generated=jnp.int32(0),
+        backtest=sums,
+    )
 
 
 def _prediction_for_tests(
@@ -105,34 +124,6 @@ def _change_scale(config: EngineConfig, timeline: Timeline, settings: SessionSet
     if config.sampler.fit_change_scale:
         return backtest.fitted_scale(timeline.backtest, settings.change_scale)
     return settings.change_scale
-
-
-def _commit(
-    dit: DiT,
-    vae: CausalVAE,
-    config: EngineConfig,
-    timeline: Timeline,
-    latent: jax.Array,
-    settings: SessionSettings,
-    predicted: jax.Array | None,
-) -> tuple[jax.Array, Timeline]:
-    sums = timeline.backtest
-    if config.sampler.fit_change_scale:
-        tested = backtest.add_test(sums, predicted[0, 0], timeline.last_latent[0, 0], latent[0, 0])
-        sums = jnp.where(timeline.cache.length > 0, tested, sums)  # (2,)
-    cache = commit_chunk(
-        dit, config.dit, timeline.cache, latent, settings, config.sampler.context_noise
-    )
-    decoded, decoder = vae.decode_step(latent, timeline.decoder)  # (1, 4, S, S, 3)
-    z0 = jnp.where(timeline.cache.length == 0, latent[0, 0], timeline.z0)  # (h, w, C)
-    return decoded, timeline._replace(
-        cache=cache,
-        decoder=decoder,
-        last_latent=latent,
-        z0=z0,
-        generated=jnp.int32(0),
-        backtest=sums,
-    )
 
 
 def _blend_tested(
@@ -181,7 +172,7 @@ def push(
     fit = timeline.blend
     if config.sampler.fit_blend:
         fit = _blend_tested(vae, config, timeline, predicted, settings, pixels[0])
-    decoded, timeline = _commit(dit, vae, config, timeline, latent, settings, predicted)
+    decoded, timeline = commit_latent(dit, vae, config, timeline, latent, settings, predicted)
     # The decoder makes 4 frames of every latent frame, each its own way (a repeated latent frame
     # decodes to the same 4 frames again and again, up to 0.1 apart), so a prediction that does
     # not change is compared, and given the real frame's detail, frame by frame of that rhythm.
