@@ -65,7 +65,7 @@ def serve_process(tiny_checkpoint, tmp_path_factory):
     started: list[subprocess.Popen] = []
 
     def start(port: int, *flags: str) -> subprocess.Popen:
-        main = "import sys; from serve.cli import main; sys.exit(main(sys.argv[1:]))"
+        main = "import sys; from cli import main; sys.exit(main(sys.argv[1:]))"
         argv = [sys.executable, "-c", main, "serve", "--checkpoint", str(tiny_checkpoint)]
         argv += ["--port", str(port), "--compilation-cache", str(cache), *flags]
         process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

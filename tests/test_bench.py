@@ -3,7 +3,7 @@ are commands, and our machines are noisy)."""
 
 from __future__ import annotations
 
-from serve.grpc_bench import run_grpc_sessions
+from lab.grpc_bench import run_grpc_sessions
 from stream.lab.bench import format_report, format_sessions_report, run_bench, run_sessions_bench
 
 

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from serve.cli import main
+from cli import main
 from stream.config import TINY, SamplerConfig
 from stream.runtime.engine import Engine
 from train.config import DiTObjective, DiTTraining, RunConfig

@@ -66,7 +66,7 @@ def test_a_penalty_sets_its_own_strength_only():
 
 
 def test_the_command_line_offers_the_labs_penalties():
-    from serve.cli.drift import SWEEP_PENALTIES
+    from cli.drift import SWEEP_PENALTIES
     from stream.lab.guidance_sweep import PENALTIES
 
     assert SWEEP_PENALTIES == PENALTIES

@@ -7,7 +7,7 @@ import ast
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = ("stream", "serve", "train")
+PACKAGES = ("stream", "serve", "train", "cli", "lab")
 
 
 def _modules() -> dict[str, ast.Module]:

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
+from cli import main
 from serve.background import BackgroundServer
-from serve.cli import main
 from serve.settings import ServerSettings
 from stream import Engine
 from stream.media.boundary_marker import MARK_RGB
@@ -51,7 +51,7 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 
 def test_building_the_parser_imports_no_jax():
-    done = _python("import sys, serve.cli; serve.cli.build_parser(); print('jax' in sys.modules)")
+    done = _python("import sys, cli; cli.build_parser(); print('jax' in sys.modules)")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
 
@@ -66,7 +66,7 @@ def test_commands_that_only_talk_to_a_server_import_no_jax(
         "extend": ["extend", str(clip_file_32fps), "-o", out, "--frames", "4", "--with-input"],
         "live": ["live", str(clip_file_32fps), "-o", out, "--speed", "8", "--tail-seconds", "0"],
     }[command] + ["--server", server.target]
-    code = f"import sys; from serve.cli import main; main({argv!r}); print('jax' in sys.modules)"
+    code = f"import sys; from cli import main; main({argv!r}); print('jax' in sys.modules)"
     done = _python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False"
@@ -151,9 +151,7 @@ def test_eval_refuses_a_clips_dir_without_videos_naming_the_flag(tmp_path, capsy
 
 def test_serve_refuses_a_certificate_without_its_key():
     # In a process of its own: `stream serve` takes over the process's logging.
-    done = _python(
-        "from serve.cli import main; raise SystemExit(main(['serve', '--tls-cert', 'c.pem']))"
-    )
+    done = _python("from cli import main; raise SystemExit(main(['serve', '--tls-cert', 'c.pem']))")
     assert done.returncode == 2
     assert "stream serve: --tls-cert and --tls-key go together" in done.stderr
 

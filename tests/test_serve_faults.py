@@ -20,10 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from conftest import free_port
-from serve.background import BackgroundServer
-from serve.client import StreamClient, frames_message
-from serve.frames import frame_to_array
-from serve.fuzz import (
+from lab.fuzz import (
     EXPECTED_CODES,
     JOBS,
     RAW,
@@ -35,6 +32,9 @@ from serve.fuzz import (
     resume_code,
     session_code,
 )
+from serve.background import BackgroundServer
+from serve.client import StreamClient, frames_message
+from serve.frames import frame_to_array
 from serve.limits import DEFAULT_GENERATED_FRAMES, MAX_GUIDANCE, Limits
 from serve.settings import ServerSettings
 from serve.wire import stream_pb2 as pb
@@ -427,7 +427,7 @@ def test_every_call_logs_one_line_with_its_request_id(stub, caplog):
     assert all("method=GetModelInfo code=OK" in line for line in lines)
 
 
-# Fuzz (the generators live in serve/fuzz.py, shared with `stream soak --fuzz`)
+# Fuzz (the generators live in lab/fuzz.py, shared with `stream soak --fuzz`)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

@@ -164,7 +164,7 @@ def test_a_json_access_line_parses_and_carries_the_request_id_the_client_sent(se
 
 
 def test_stream_serve_with_log_format_json_writes_its_errors_as_json_lines():
-    main = "import sys; from serve.cli import main; sys.exit(main(sys.argv[1:]))"
+    main = "import sys; from cli import main; sys.exit(main(sys.argv[1:]))"
     argv = [sys.executable, "-c", main, "serve", "--log-format", "json", "--tls-cert", "c.pem"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
+from cli import main
 from serve.background import BackgroundServer
-from serve.cli import main
 from serve.settings import ServerSettings
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from serve.cli.options import add_batching_options, add_checkpoint_option, check_batching_options
+from cli.options import add_batching_options, add_checkpoint_option, check_batching_options
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     chunks = 40 if args.chunks is None else args.chunks
     report = run_sessions_bench(engine, args.sessions, chunks)
     if not args.no_grpc:
-        from serve.grpc_bench import run_grpc_sessions
+        from lab.grpc_bench import run_grpc_sessions
 
         report["grpc"] = run_grpc_sessions(engine, args.sessions, chunks, report["flops_per_chunk"])
     print(json.dumps(report, indent=2) if args.json else format_sessions_report(report))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from serve.cli.options import add_checkpoint_option, add_client_options
+from cli.options import add_checkpoint_option, add_client_options
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
         info = model_info(Engine.load(args.checkpoint))
     else:
-        from serve.cli.connect import client_from_args
+        from cli.connect import client_from_args
 
         with client_from_args(args) as client:
             info = client.info()

@@ -1,5 +1,5 @@
 """`stream drift`: the drift lab, in this process (stream/lab/drift_run.py) or through a
-server's live sessions (--server, serve/wire_drift.py)."""
+server's live sessions (--server, lab/wire_drift.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import pathlib
 from typing import TYPE_CHECKING, Any
 
-from serve.cli.options import add_checkpoint_option, add_client_options
+from cli.options import add_checkpoint_option, add_client_options
 from stream.media.worlds import WORLD_FAMILIES
 from stream.runtime.anchor import ANCHOR_MODES
 
@@ -137,8 +137,8 @@ def run(args: argparse.Namespace) -> int:
             "coherence.csv, sweep.csv, sweep_series.csv, summary.json, drift.png"
         )
     else:
-        from serve.cli.connect import client_from_args
-        from serve.wire_drift import run_wire_drift
+        from cli.connect import client_from_args
+        from lab.wire_drift import run_wire_drift
 
         if args.clip is not None:
             raise ValueError("--clip runs only locally: leave out --server to measure a clip")

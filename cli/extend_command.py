@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from serve.cli.connect import client_from_args
-from serve.cli.options import session_settings
+from cli.connect import client_from_args
+from cli.options import session_settings
 from serve.compile_cache import enable_compilation_cache
 from serve.extend_job import video_batches
 from serve.resuming_job import ResumingJob

@@ -1,6 +1,6 @@
 """Per-chunk latency of a server under N concurrent live sessions.
 
-    python -m serve.measure_latency --server 127.0.0.1:50051 --sessions 1 8 --rounds 10
+    python -m lab.measure_latency --server 127.0.0.1:50051 --sessions 1 8 --rounds 10
 
 Each session plays the shipped sample clip in a loop as a live client would: it pushes the real
 frames of one chunk, then asks for one chunk of continuation, round after round, all sessions at

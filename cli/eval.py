@@ -8,7 +8,7 @@ import importlib.util
 import json
 import pathlib
 
-from serve.cli.options import add_checkpoint_option
+from cli.options import add_checkpoint_option
 from stream.runtime.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
 
 

@@ -1,10 +1,10 @@
-"""`stream serve`: the gRPC server (run by serve/serve_command.py)."""
+"""`stream serve`: the gRPC server (run by cli/serve_command.py)."""
 
 from __future__ import annotations
 
 import argparse
 
-from serve.cli.options import (
+from cli.options import (
     add_batching_options,
     add_checkpoint_option,
     add_compilation_cache_option,
@@ -168,6 +168,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from serve.serve_command import run_serve
+    from cli.serve_command import run_serve
 
     return run_serve(args)

@@ -4,7 +4,7 @@ Sessions: each pushes one frame, then in a loop asks for a chunk's worth of fram
 four more real ones (so its context keeps rolling), until the time is up. Reported: errors by
 status code, the server's chunk latency (Chunk.latency_ms: engine time, what a client waits per
 chunk) p50/p99, and the server's resident memory at minute 1 (before it, caches and allocators
-are still filling) against the end. Fuzz: serve/fuzz.py's calls, counted by status code.
+are still filling) against the end. Fuzz: lab/fuzz.py's calls, counted by status code.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import grpc
 import numpy as np
 
-from serve.cli.connect import client_from_args
+from cli.connect import client_from_args
 from serve.client import StreamClient
 from serve.settings import DEFAULT_MAX_SESSIONS, ServerSettings
 
@@ -93,7 +93,7 @@ def _resident_mib(pid: int | None) -> float | None:
 
 
 def _fuzz(client: StreamClient, count: int, pid: int | None) -> int:
-    from serve.fuzz import fuzz  # hypothesis: a dev dependency, needed by this mode only
+    from lab.fuzz import fuzz  # hypothesis: a dev dependency, needed by this mode only
 
     by_kind: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     memory_before = _resident_mib(pid)

@@ -9,7 +9,7 @@ import logging
 import pathlib
 import signal
 
-from serve.cli.options import check_batching_options
+from cli.options import check_batching_options
 from serve.compile_cache import enable_compilation_cache
 from serve.limits import Limits
 from serve.log_format import configure_logging
@@ -17,7 +17,10 @@ from serve.server import StreamServer
 from serve.settings import ServerSettings, read_pem_file, read_token_file
 from stream import Engine
 
-logger = logging.getLogger(__name__)
+# The server's lifecycle lines, so named under `serve` rather than after this module:
+# configure_logging (serve/log_format.py) prints the `serve.*` loggers at INFO, and a JSON
+# line's `logger` field reads "serve.serve_command" (tests/test_serve_observability.py).
+logger = logging.getLogger("serve.serve_command")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:

@@ -1,10 +1,10 @@
-"""`stream soak`: a server under long load or fuzzing (run by serve/soak_command.py)."""
+"""`stream soak`: a server under long load or fuzzing (run by cli/soak_command.py)."""
 
 from __future__ import annotations
 
 import argparse
 
-from serve.cli.options import (
+from cli.options import (
     add_batching_options,
     add_checkpoint_option,
     add_client_options,
@@ -60,7 +60,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from serve.soak_command import run_soak
+    from cli.soak_command import run_soak
 
     check_batching_options(args)
     return run_soak(args)

@@ -1,4 +1,9 @@
-"""The `stream` console script: one module per command, each adding its own parser.
+"""The `stream` console script: one module per command (serve, extend, live, info, eval, bench,
+drift, soak), each adding its own parser, the options several of them share (options.py), the
+client their --server builds (connect.py), and the runners of the commands that are command-line
+glue (serve_command.py, extend_command.py, live_command.py, soak_command.py). It sits on top:
+`cli` imports the server and its client (`serve`), the lab's wire tools (`lab`) and the engine
+(`stream`), and none of them imports `cli`.
 
 Building the parser imports only argparse and these modules, which import nothing heavy at the
 top: a command imports the engine (JAX) or the gRPC client when it runs, so `stream --help` and
@@ -11,7 +16,7 @@ import argparse
 import importlib
 import sys
 
-# Module names under serve/cli/, in the order `stream --help` lists them.
+# Module names under cli/, in the order `stream --help` lists them.
 COMMANDS = ("serve", "extend", "live", "info", "eval", "bench", "drift", "soak")
 
 
@@ -22,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"serve.cli.{name}").add_parser(commands)
+        importlib.import_module(f"cli.{name}").add_parser(commands)
     return parser
 
 

@@ -1,10 +1,10 @@
-"""`stream extend`: a clip's continuation into an mp4 (run by serve/extend_command.py)."""
+"""`stream extend`: a clip's continuation into an mp4 (run by cli/extend_command.py)."""
 
 from __future__ import annotations
 
 import argparse
 
-from serve.cli.options import (
+from cli.options import (
     add_checkpoint_option,
     add_client_options,
     add_compilation_cache_option,
@@ -53,6 +53,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from serve.extend_command import run_extend
+    from cli.extend_command import run_extend
 
     return run_extend(args)

@@ -1,11 +1,11 @@
 """`stream live`: a file played into a server's live session as a camera would (run by
-serve/live_command.py)."""
+cli/live_command.py)."""
 
 from __future__ import annotations
 
 import argparse
 
-from serve.cli.options import add_client_options, add_mark_boundary_option, add_session_options
+from cli.options import add_client_options, add_mark_boundary_option, add_session_options
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -58,6 +58,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from serve.live_command import run_live
+    from cli.live_command import run_live
 
     return run_live(args)

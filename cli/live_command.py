@@ -20,8 +20,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from serve.cli.connect import client_from_args
-from serve.cli.options import session_settings
+from cli.connect import client_from_args
+from cli.options import session_settings
 from serve.client import LiveSession, ReceivedChunk
 from serve.wire import stream_pb2 as pb
 from serve.wire_session import seconds_to_frames
