@@ -43,8 +43,9 @@ METRIC_LIKE = re.compile(
 # A model named by its training steps: vae4400, dit20296.
 MODEL_STEPS = re.compile(r"\b(?:vae|dit)\d+\b")
 
-# A development session by number: "session 9", "Sessions 1-4", "session-9 sampler"; not a flag
-# such as `--sessions 1 2 4 8` and not an identifier such as max_sessions=4.
+# A development session by number: the word, singular or plural, any case of its first letter,
+# then a space or a hyphen and digits; not a flag such as `--sessions 1 2 4 8` and not an
+# identifier such as max_sessions=4.
 SESSION_BY_NUMBER = re.compile(r"(?<![\w-])[Ss]essions?[ -]\d+")
 # Absolute machine paths used for data or runs, and the old run directory's name.
 OUTSIDE_PATH = re.compile(r"(?<![\w.~])/(?:work|home|root|tmp|Users)/|stream[-]runs")
