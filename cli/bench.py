@@ -46,7 +46,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stream.runtime.engine import Engine
+    from stream import Engine
 
     check_batching_options(args)
     if args.sessions is not None and min(args.sessions) < 1:

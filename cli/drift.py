@@ -9,8 +9,8 @@ import pathlib
 from typing import TYPE_CHECKING, Any
 
 from cli.options import add_checkpoint_option, add_client_options
+from stream import ANCHOR_MODES
 from stream.media.worlds import WORLD_FAMILIES
-from stream.runtime.anchor import ANCHOR_MODES
 
 SWEEP_PENALTIES = ("stats", "lowfreq")  # stream.lab.guidance_sweep.PENALTIES, without JAX
 

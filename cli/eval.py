@@ -9,7 +9,7 @@ import json
 import pathlib
 
 from cli.options import add_checkpoint_option
-from stream.runtime.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
+from stream import ANCHOR_MODES, DEFAULT_ANCHOR
 
 
 def _measures() -> str:
@@ -79,19 +79,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "is committed (default: the model's; --no-fit-change-scale keeps --change-scale fixed)",
     )
     parser.add_argument(
-        "--continue-motion",
-        action=argparse.BooleanOptionalAction,
-        help="move predicted frames on along the real frames' measured motion, fitted per "
-        "session (default: the model's; --no-continue-motion leaves them where the DiT put them)",
-    )
-    parser.add_argument(
-        "--fit-blend",
-        action=argparse.BooleanOptionalAction,
-        help="mix predicted frames with the last real frame and its VAE smoothing, by weights "
-        "fitted per session on its own real frames (default: the model's; --no-fit-blend "
-        "streams the prediction as it is)",
-    )
-    parser.add_argument(
         "--sheet",
         metavar="DIR",
         help="write a contact sheet PNG per held-out clip and per world video into DIR",
@@ -101,9 +88,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stream import Engine
+    from stream.lab.ablation import with_sampler
     from stream.lab.evaluation import format_report, run_eval
     from stream.media.clips import VIDEO_SUFFIXES, video_names
-    from stream.runtime.engine import Engine
 
     video_dir = pathlib.Path(args.video_dir) if args.video_dir else None
     clips = None
@@ -122,12 +110,10 @@ def run(args: argparse.Namespace) -> int:
         "steps": args.steps,
         "change_scale": args.change_scale,
         "fit_change_scale": args.fit_change_scale,
-        "continue_motion": args.continue_motion,
-        "fit_blend": args.fit_blend,
     }
     changes = {name: value for name, value in changes.items() if value is not None}
     if changes:
-        engine = engine.with_sampler(**changes)
+        engine = with_sampler(engine, **changes)
     sheet_dir = pathlib.Path(args.sheet) if args.sheet else None
     metrics = run_eval(
         engine,

@@ -9,7 +9,7 @@ import argparse
 from typing import Any
 
 from serve.compile_cache import DEFAULT_CACHE_DIR
-from stream.runtime.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
+from stream import ANCHOR_MODES, DEFAULT_ANCHOR
 
 _SESSION_OPTIONS = ("anchor", "seed", "steps", "window", "guidance")
 

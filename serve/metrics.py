@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from serve.concurrency import SessionSlots
 from serve.job_store import JobStore
-from stream.runtime.batcher import Batcher
+from stream import BatchingStats
 
 # Chunk latencies of interest run from a few ms (accelerators) to seconds (a busy CPU).
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -48,7 +48,7 @@ class _Live(Collector):
     def __init__(
         self,
         slots: SessionSlots,
-        batcher: Batcher,
+        batcher: BatchingStats,
         running: dict[str, int],
         sessions: dict[str, int],
         jobs: JobStore | None,
@@ -99,7 +99,7 @@ class _Live(Collector):
 
 
 class ServerMetrics:
-    def __init__(self, slots: SessionSlots, batcher: Batcher, jobs: JobStore | None):
+    def __init__(self, slots: SessionSlots, batcher: BatchingStats, jobs: JobStore | None):
         self.registry = prometheus_client.CollectorRegistry()
         # Both changed on the event loop only; their keys never change, so a scrape from the
         # HTTP thread can read them as they are.

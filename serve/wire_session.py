@@ -20,14 +20,12 @@ import numpy as np
 from serve.frames import array_to_frame, check_encoding, check_side, iter_frames
 from serve.limits import MAX_GUIDANCE, Limits, echo
 from serve.wire import stream_pb2 as pb
+from stream import ANCHOR_MODES, DEFAULT_ANCHOR
 from stream.media.frame_rate import FrameRateConverter, check_fps
 from stream.media.video_io import resize_center_crop
-from stream.runtime.anchor import ANCHOR_MODES, DEFAULT_ANCHOR
 
 if TYPE_CHECKING:  # the client imports seconds_to_frames from here without JAX
     from stream import Engine, PredictionError
-
-# The engine's own default, read from its signature so that the two can never disagree.
 
 MAX_EXTEND_FRAMES = 2**32 - 1  # what ExtendCommand.num_frames can say
 _MESSAGE_OVERHEAD_BYTES = 4096  # field tags and the chunk's other fields, generously

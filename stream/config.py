@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from stream.model.vae import TEMPORAL_FACTOR, VAEConfig
 
@@ -54,6 +54,15 @@ class DiTConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
+    """How the model samples. Two kinds of field, each knob in one place:
+    - session defaults (SESSION_DEFAULTS): what Engine.open uses when a session does not choose;
+      a session's choice travels traced, in its SessionSettings (stream/runtime/chunk.py);
+    - every other field is fixed per engine and compiled into its programs
+      (stream/runtime/timeline.py reads them; the pixel filters are built from them,
+      stream/filters)."""
+
+    SESSION_DEFAULTS: ClassVar[tuple[str, ...]] = ("steps", "guidance_strength")
+
     steps: int = 4  # Euler steps of the flow ODE per chunk
     shift: float = 3.0  # timestep shift: >1 spends more steps at high noise
     guidance_strength: float = 1.0  # lambda of the guidance anchor's restoring force
@@ -62,10 +71,10 @@ class SamplerConfig:
     # anchor alone, so to a model trained that way exactly clean context reads as more anchors
     # (README, "Context noise", has the measurement).
     context_noise: float = 0.1
-    # Gate width of detail carry-over (stream/runtime/detail.py) in [-1, 1] pixel units; 0 is off.
+    # Gate width of detail carry-over (stream/filters/detail.py) in [-1, 1] pixel units; 0 is off.
     detail_width: float = 0.0
     # Fraction of a prediction's change from the last real frame taken back where that gate is
-    # open: changes that small are mostly flicker on unseen footage (stream/runtime/detail.py).
+    # open: changes that small are mostly flicker on unseen footage (stream/filters/detail.py).
     detail_snap: float = 0.0
     # Each chunk's generated change from the last latent frame before it is scaled by this: a
     # model that over-predicts change on footage it never saw predicts better shrunk towards
@@ -75,13 +84,6 @@ class SamplerConfig:
     # is first predicted from the context before it (stream/runtime/backtest.py); change_scale
     # then serves only until the first test.
     fit_change_scale: bool = False
-    # Move every predicted frame on along the real frames' measured motion, scaled per session by
-    # a backtest less the DiT's own share of the change (stream/runtime/motion.py): where the DiT
-    # predicts no change the stream then continues the motion instead of holding still.
-    continue_motion: bool = False
-    # Mix every predicted frame with the last real frame and its VAE smoothing, by weights fitted
-    # per session on its own real frames in pixels (stream/runtime/blend.py).
-    fit_blend: bool = False
     # The guidance anchor's strength rises linearly over this many chunks generated since the
     # last real frame, reaching guidance_strength at the last; 0: full strength from the first.
     # Right after real frames there is no drift to restore, and the penalty (statistics against
@@ -121,11 +123,6 @@ class EngineConfig:
             )
         if self.dit.latent_channels != self.vae.latent_channels:
             raise ValueError("dit.latent_channels must equal vae.latent_channels")
-        if self.sampler.fit_blend and self.dit.chunk_frames < 2:
-            raise ValueError(
-                f"sampler.fit_blend tests the first two latent frames of a chunk; "
-                f"dit.chunk_frames={self.dit.chunk_frames} must then be >= 2"
-            )
 
     @property
     def frames_per_chunk(self) -> int:
@@ -192,11 +189,7 @@ SMALL = EngineConfig(
     # 0.2 alone moved 3.6x the truth at 1 chunk), the worlds level or better to 16 chunks. Change
     # scale fitted per session (stream/runtime/backtest.py): +0.7 / 1.4 dB at 1 / 2 chunks on the
     # validation clips and +0.5 dB at 1 chunk on the worlds, -0.2 dB at 4 chunks on the clips and
-    # -0.4 at 16 on the worlds; the fixed 0.5 serves until the first test. Motion continuation
-    # (stream/runtime/motion.py) stays off: +0.49 / 0.46 / 0.26 dB at 1 / 2 / 4 chunks on the 22
-    # training clips and level or better on the validation data, but on the card's held-out clips
-    # +0.6 dB at 1 chunk and -0.1 at 2 and 4, below the latent repeat - 0.5 dB on one clip
-    # (README, "The predictor").
+    # -0.4 at 16 on the worlds; the fixed 0.5 serves until the first test.
     sampler=SamplerConfig(
         steps=1,
         detail_width=0.15,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import pushed_timeline
+from stream.lab.ablation import with_sampler
 from stream.runtime import backtest
 from stream.runtime.chunk import session_settings
 
@@ -61,7 +62,7 @@ def test_after_a_cut_the_fit_follows_the_new_footage():
 @pytest.fixture(scope="module")
 def fitted(tiny_engine):
     """The tiny engine fitting its change scale, with detail carry-over: one compile for all."""
-    return tiny_engine.with_sampler(fit_change_scale=True, detail_width=0.5)
+    return with_sampler(tiny_engine, fit_change_scale=True, detail_width=0.5)
 
 
 def _pushed(engine, frames: np.ndarray):
@@ -81,11 +82,11 @@ def test_a_fitted_session_repeats_the_last_latent_frame_when_its_latents_stood_s
     np.testing.assert_array_equal(latents, jnp.broadcast_to(timeline.last_latent, latents.shape))
 
 
-def test_a_fitted_session_scales_the_models_change_by_the_fit(tiny_engine, fitted, clip):
+def test_a_fitted_session_scales_the_models_change_by_the_fit(fitted, clip):
     timeline, settings = _pushed(fitted, clip)
-    timeline = timeline._replace(backtest=jnp.array([0.3, 1.0], jnp.float32))  # a fit of 0.3
-    raw_settings = settings._replace(change_scale=jnp.float32(1.0))
-    raw = tiny_engine.generate(timeline, raw_settings)[0].latents  # (1, F, h, w, C)
+    whole = timeline._replace(scale_fit=jnp.array([1.0, 1.0], jnp.float32))  # a fit of 1
+    raw = fitted.generate(whole, settings)[0].latents  # (1, F, h, w, C)
+    timeline = timeline._replace(scale_fit=jnp.array([0.3, 1.0], jnp.float32))  # a fit of 0.3
     latents = fitted.generate(timeline, settings)[0].latents  # (1, F, h, w, C)
     last = timeline.last_latent  # (1, 1, h, w, C)
     np.testing.assert_allclose(latents, last + 0.3 * (raw - last), atol=1e-5)
@@ -93,7 +94,7 @@ def test_a_fitted_session_scales_the_models_change_by_the_fit(tiny_engine, fitte
 
 def test_a_session_fitted_to_no_change_streams_the_last_real_frame(fitted, clip):
     timeline, settings = _pushed(fitted, clip)
-    timeline = timeline._replace(backtest=jnp.array([0.0, 1.0], jnp.float32))  # a fit of 0
+    timeline = timeline._replace(scale_fit=jnp.array([0.0, 1.0], jnp.float32))  # a fit of 0
     pixels = np.asarray(fitted.generate(timeline, settings)[0].pixels)  # (4F, S, S, 3)
     # The first latent frame's 4 frames: later ones repeat them only once the decoder has settled
     # into its rhythm, which a trained decoder has and this untrained one has not.

@@ -7,6 +7,8 @@ import jax
 import numpy as np
 
 from conftest import pushed_timeline
+from stream.lab.ablation import with_sampler
+from stream.lab.stages import Stages
 from stream.runtime.chunk import session_settings
 from stream.runtime.sampler import chunk_noise, flow_origin
 
@@ -16,7 +18,7 @@ def _settings(engine, seed=7, window=4, anchor_on=True, guidance=0.5, steps=3):
 
 
 def test_chunk_program_equals_the_stages_run_one_by_one(tiny_engine, clip):
-    engine = tiny_engine
+    engine, stages = tiny_engine, Stages(tiny_engine)
     settings = _settings(engine)
     timeline = pushed_timeline(engine, clip, settings)
     dit = engine.config.dit
@@ -26,11 +28,11 @@ def test_chunk_program_equals_the_stages_run_one_by_one(tiny_engine, clip):
     schedule = np.asarray(settings.schedule)
     cache = timeline.cache
     for s, s_next in zip(schedule[:3], schedule[1:4], strict=True):
-        x = engine.denoise(cache, x, s, s_next, 4, True, timeline.z0, 0.5, origin)
+        x = stages.denoise(cache, x, s, s_next, 4, True, timeline.z0, 0.5, origin)
     x = origin + x
     for f in range(x.shape[1]):
-        cache = engine.commit(cache, x[:, f : f + 1], 4, True, 7)
-    stepwise_pixels, _ = engine.decode_frames(x, timeline.decoder)
+        cache = stages.commit(cache, x[:, f : f + 1], 4, True, 7)
+    stepwise_pixels, _ = stages.decode_frames(x, timeline.decoder)
 
     chunk, after = engine.generate(timeline, settings)
     np.testing.assert_allclose(np.asarray(chunk.latents), np.asarray(x), atol=1e-5)
@@ -49,7 +51,7 @@ def test_chunk_program_gives_the_same_bits_twice(tiny_engine, clip):
 
 def _ramped(engine, chunks: int):
     """The engine with the guidance ramp rising over `chunks` (same weights)."""
-    return engine.with_sampler(guidance_ramp_chunks=chunks)
+    return with_sampler(engine, guidance_ramp_chunks=chunks)
 
 
 def test_the_first_chunk_after_real_frames_gets_its_share_of_the_guidance_ramp(tiny_engine, clip):

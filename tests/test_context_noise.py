@@ -10,6 +10,8 @@ import pytest
 
 from cli import main
 from stream.config import TINY, SamplerConfig
+from stream.lab.ablation import with_sampler
+from stream.lab.stages import Stages
 from stream.runtime.engine import Engine
 from train.config import DiTObjective, DiTTraining, RunConfig
 
@@ -19,7 +21,7 @@ WINDOW = TINY.dit.window_frames
 @pytest.fixture(scope="module")
 def clean_engine(tiny_engine) -> Engine:
     """The tiny engine committing context exactly (context_noise 0)."""
-    return tiny_engine.with_sampler(context_noise=0.0)
+    return with_sampler(tiny_engine, context_noise=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +34,10 @@ def latents() -> jax.Array:
 
 def _caches(engine: Engine, latents: jax.Array, seed: int) -> list[np.ndarray]:
     """The ring keys after each commit, copied out (commit consumes its cache)."""
-    cache, out = engine.new_cache(), []
+    stages = Stages(engine)
+    cache, out = stages.new_cache(), []
     for latent in latents:
-        cache = engine.commit(cache, latent, WINDOW, True, seed)
+        cache = stages.commit(cache, latent, WINDOW, True, seed)
         out.append((np.asarray(cache.anchor_k), np.asarray(cache.ring_k)))
     return out
 

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stream.runtime.detail import carry_detail
+from stream.filters.detail import carry_detail
 
 
 def _reference():

@@ -15,6 +15,7 @@ from stream.config import TINY, DiTConfig
 from stream.model.layout import teacher_forcing
 from stream.runtime.chunk import denoise_chunk, session_settings
 from stream.runtime.kv_cache import init_cache
+from stream.runtime.sampler import shrink_change
 from train.config import DiTObjective
 from train.objectives import dit_loss
 
@@ -101,10 +102,10 @@ def test_a_change_scale_of_one_half_halves_each_chunks_change_from_the_last_late
     noise = jax.random.normal(jax.random.key(3), shape)
 
     def chunk(scale: float) -> jax.Array:
-        sampler = dataclasses.replace(engine.sampler, change_scale=scale)
-        settings = session_settings(dit.window_frames, True, 0.0, 0, 4, sampler)
+        settings = session_settings(dit.window_frames, True, 0.0, 0, 4, engine.sampler)
         model = _oracle(target)
-        return denoise_chunk(model, dit, init_cache(dit), noise, last, settings, last[0, 0])
+        x = denoise_chunk(model, dit, init_cache(dit), noise, last, settings, last[0, 0])
+        return shrink_change(x, last, scale)  # (1, F, h, w, C)
 
     np.testing.assert_allclose(chunk(0.5) - last, 0.5 * (chunk(1.0) - last), atol=1e-4)
 

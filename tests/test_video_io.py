@@ -24,7 +24,7 @@ from stream.media.video_io import (
 )
 from stream.metrics import frame_psnr
 
-# The 13 clips of /work/shared/data/video (see SOURCES.md there).
+# The 13 clips of ../shared/data/video (see SOURCES.md there).
 SHARED_CLIPS = (
     "av1_video.mkv",
     "bigbuckbunny.mp4",

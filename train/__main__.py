@@ -151,8 +151,6 @@ def _export(args: argparse.Namespace) -> int:
         "guidance_strength": args.guidance_strength,
         "change_scale": args.change_scale,
         "fit_change_scale": args.fit_change_scale,
-        "continue_motion": args.continue_motion,
-        "fit_blend": args.fit_blend,
         "guidance_ramp_chunks": args.guidance_ramp_chunks,
     }
     report = export(
@@ -245,18 +243,6 @@ def main(argv: list[str] | None = None) -> int:
         action=argparse.BooleanOptionalAction,
         help="whether the model fits each session's change scale on its own real frames "
         "(default: the run's)",
-    )
-    export.add_argument(
-        "--continue-motion",
-        action=argparse.BooleanOptionalAction,
-        help="whether the model moves predicted frames on along the real frames' measured "
-        "motion (default: the run's)",
-    )
-    export.add_argument(
-        "--fit-blend",
-        action=argparse.BooleanOptionalAction,
-        help="whether the model mixes predicted frames with the last real frame and its VAE "
-        "smoothing by weights fitted per session (default: the run's)",
     )
     export.add_argument(
         "--guidance-ramp-chunks",

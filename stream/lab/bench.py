@@ -19,6 +19,7 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
+from stream.lab.stages import Stages
 from stream.media.worlds import make_world
 from stream.model.layout import history_then_chunk, sequence_segments
 from stream.runtime.engine import Engine
@@ -59,16 +60,16 @@ def _stage(name: str, ms: float, flops: float, per: str) -> dict[str, Any]:
 
 
 def measure_stages(engine: Engine, repeats: int) -> list[dict[str, Any]]:
-    config = engine.config
+    config, stages = engine.config, Stages(engine)
     size, latent = config.image_size, config.dit.latent_size
     channels, window = config.dit.latent_channels, config.dit.window_frames
     frames4 = jnp.zeros((1, 4, size, size, 3), jnp.float32)
-    encoder = engine.encode(frames4[:, :1], engine.new_encoder_state())[1]
+    encoder = stages.encode(frames4[:, :1], stages.new_encoder_state())[1]
     z = jax.random.normal(jax.random.key(0), (1, config.dit.chunk_frames, latent, latent, channels))
-    cache = engine.new_cache()
+    cache = stages.new_cache()
     for _ in range(window + 1):  # a full ring and a live anchor slot: the steady state
-        cache = engine.commit(cache, z[:, :1], window, True, 0)
-    decoder = engine.decode(z[:, :1], engine.new_decoder_state())[1]
+        cache = stages.commit(cache, z[:, :1], window, True, 0)
+    decoder = stages.decode(z[:, :1], stages.new_decoder_state())[1]
     z0 = z[0, 0]
     scalars = (np.float32(0.5), np.float32(0.25), np.int32(window), np.bool_(True))
     origin = z[:, :1]  # (1, 1, h, w, C)
@@ -84,28 +85,28 @@ def measure_stages(engine: Engine, repeats: int) -> list[dict[str, Any]]:
     return [
         _stage(
             "encode",
-            _median_ms(lambda: engine.encode(frames4, encoder), repeats) / 4,
-            _flops(engine.stages["encode"], engine.vae_params, frames4, encoder) / 4,
+            _median_ms(lambda: stages.encode(frames4, encoder), repeats) / 4,
+            _flops(stages.programs["encode"], engine.vae_params, frames4, encoder) / 4,
             "frame",
         ),
         _stage(
             "DiT step",
             _median_ms(
-                lambda: engine.denoise(cache, z, 0.5, 0.25, window, True, z0, 1.0, origin), repeats
+                lambda: stages.denoise(cache, z, 0.5, 0.25, window, True, z0, 1.0, origin), repeats
             ),
-            _flops(engine.stages["denoise"], *denoise_args),
+            _flops(stages.programs["denoise"], *denoise_args),
             f"chunk of {config.dit.chunk_frames} latent frames",
         ),
         _stage(
             "commit",
-            _median_ms(lambda: engine.commit(cache, z[:, :1], window, True, 0), repeats),
-            _flops(engine.stages["commit"], *commit_args),
+            _median_ms(lambda: stages.commit(cache, z[:, :1], window, True, 0), repeats),
+            _flops(stages.programs["commit"], *commit_args),
             "latent frame",
         ),
         _stage(
             "decode",
-            _median_ms(lambda: engine.decode(z[:, :1], decoder), repeats) / 4,
-            _flops(engine.stages["decode"], engine.vae_params, z[:, :1], decoder) / 4,
+            _median_ms(lambda: stages.decode(z[:, :1], decoder), repeats) / 4,
+            _flops(stages.programs["decode"], engine.vae_params, z[:, :1], decoder) / 4,
             "frame",
         ),
     ]

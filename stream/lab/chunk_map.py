@@ -21,6 +21,7 @@ from flax import nnx
 from stream.config import DiTConfig
 from stream.runtime.chunk import SessionSettings, commit_chunk, denoise_chunk
 from stream.runtime.kv_cache import KVCache, init_cache
+from stream.runtime.sampler import shrink_change
 
 
 def window_cache(
@@ -55,6 +56,7 @@ class ChunkMap:
         self.window = window
         config = engine.config.dit
         context_noise = engine.config.sampler.context_noise
+        change_scale = engine.config.sampler.change_scale
         graphdef = engine.dit_def
 
         def step(params, state, z0, noise, settings: SessionSettings, next_frame):
@@ -62,6 +64,7 @@ class ChunkMap:
             cache = window_cache(model, config, state, z0, settings, next_frame, context_noise)
             last = state[None, -1:]  # (1, 1, h, w, C)
             x = denoise_chunk(model, config, cache, noise, last, settings, z0)  # (1, F, h, w, C)
+            x = shrink_change(x, last, change_scale)  # the model's fixed scale, not a session's fit
             return jnp.concatenate([state[x.shape[1] :], x[0]], axis=0)  # (W, h, w, C)
 
         apply = jax.jit(step)

@@ -23,30 +23,32 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from stream.lab.chunk_map import ChunkMap
 from stream.lab.coherence import DEFAULT_LAGS
-from stream.lab.guidance_sweep import PENALTIES, GuidanceForce, check_penalty
+from stream.lab.guidance_sweep import (
+    PENALTIES,
+    PENALTY_FUNCTIONS,
+    GuidanceForce,
+    check_penalty,
+    lowfreq_penalty,
+)
 from stream.lab.jacobian import power_iteration
 from stream.lab.lyapunov import Lyapunov, lyapunov_spectrum
 from stream.lab.saturation import DEFAULT_FRACTION, saturation_ceiling
+from stream.lab.stages import Stages
 from stream.lab.theory import Prediction, linear_theory
 from stream.media.pixels import to_unit
 from stream.media.video_io import read_video
 from stream.media.worlds import make_world
 from stream.metrics import frame_psnr, laplacian_variance, mean_abs_difference, tcs_features
 from stream.model.vae import TEMPORAL_FACTOR
-from stream.runtime.anchor import (
-    ANCHOR_MODES,
-    check_anchor_mode,
-    lowfreq_penalty,
-    uses_attention,
-    uses_guidance,
-)
+from stream.runtime.anchor import ANCHOR_MODES, check_anchor_mode, uses_attention, uses_guidance
 from stream.runtime.chunk import SessionSettings, session_settings
 from stream.runtime.engine import Engine
 from stream.runtime.sampler import chunk_noise
-from stream.runtime.timeline import Timeline
+from stream.runtime.timeline import Chunk, Timeline, generate
 
 FEATURE_SIDE = 8  # TCS features of 8 x 8 x 3: enough for coherence, small for an hour's frames
 
@@ -132,13 +134,14 @@ class Truth:
 
 def encode_video(engine: Engine, frames: np.ndarray) -> np.ndarray:
     """Streaming-encode 1 + 4k uint8 frames -> latents (1 + k, h, w, C)."""
-    state = engine.new_encoder_state()
+    stages = Stages(engine)
+    state = stages.new_encoder_state()
     latents = []
     start = 0
     while start < len(frames):
         group = 1 if start == 0 else TEMPORAL_FACTOR
         pixels = to_unit(frames[None, start : start + group])
-        latent, state = engine.encode(jnp.asarray(pixels), state)  # (1, 1, h, w, C)
+        latent, state = stages.encode(jnp.asarray(pixels), state)  # (1, 1, h, w, C)
         latents.append(np.asarray(latent[0, 0]))
         start += group
     return np.stack(latents)
@@ -185,8 +188,8 @@ class Rollout:
     theory: list[dict] = dataclasses.field(default_factory=list)  # predicted and measured eps
     features_pred: np.ndarray | None = None  # (T, D) TCS features, one frame per latent frame
     features_true: np.ndarray | None = None  # (T, D)
-    guidance: float = 0.0  # lambda of each penalty the rollout ran with
-    lowfreq_guidance: float = 0.0
+    guidance: float = 0.0  # lambda of the guidance penalty the rollout ran with
+    penalty: str = "stats"  # which penalty (guidance_sweep.PENALTIES)
     chunk_s: float = float("nan")  # seconds of video per chunk (Lyapunov exponents per second)
 
 
@@ -205,6 +208,7 @@ class DriftLab:
         self.context_latents = self.window + 1
         self.chunk_map = ChunkMap(engine, self.window)
         self.force = GuidanceForce(engine)
+        self._generators: dict[str, Callable] = {}  # penalty -> generate compiled with it
         size = config.dit.latent_size
         self.noise_shape = (1, self.chunk, size, size, config.dit.latent_channels)
 
@@ -216,7 +220,6 @@ class DriftLab:
         mode: str,
         seed: int,
         guidance: float | None = None,
-        lowfreq_guidance: float = 0.0,
     ) -> SessionSettings:
         """A session's settings in this lab; guidance None is the model's strength in the modes
         that use it."""
@@ -230,7 +233,6 @@ class DriftLab:
             seed,
             self.steps,
             config.sampler,
-            lowfreq_guidance,
         )
 
     def rollout(
@@ -241,13 +243,14 @@ class DriftLab:
         chunks: int,
         progress: Callable[[], None] = lambda: None,
         guidance: float | None = None,
-        lowfreq_guidance: float = 0.0,
+        penalty: str = "stats",
         probes: bool = True,
     ) -> Rollout:
         """One rollout; probes=False leaves out rho(J), twins and the Lyapunov exponents (the
-        guidance sweep's rollouts)."""
+        guidance sweep's rollouts); penalty: the guidance anchor's C, at strength `guidance`."""
         engine, config = self.engine, self.engine.config
-        settings = self.settings_for(mode, seed, guidance, lowfreq_guidance)
+        settings = self.settings_for(mode, seed, guidance)
+        check_penalty(penalty)
         context = jnp.asarray(truth.latents[: self.context_latents])  # (K, h, w, C)
         z0 = context[0]
         first_frame = truth.frames(0, 1)[0]
@@ -273,7 +276,7 @@ class DriftLab:
                 if probes:
                     rho.append({"chunk": index, "latent_frame": next_latent})
                     rho[-1].update(self._rho(state, z0, noise, settings, next_latent))
-            chunk, timeline = engine.generate(timeline, settings)
+            chunk, timeline = self._generate(timeline, settings, penalty)
             x, pixels = chunk.latents, np.asarray(chunk.pixels)  # (1, F, h, w, C), (4F, S, S, 3)
             if index < twin_chunks:
                 twin_chunk, twin_timeline = engine.generate(twin_timeline, settings)
@@ -320,7 +323,7 @@ class DriftLab:
             features_pred=np.stack(features_pred),
             features_true=np.stack(features_true),
             guidance=float(settings.guidance),
-            lowfreq_guidance=lowfreq_guidance,
+            penalty=penalty,
             chunk_s=TEMPORAL_FACTOR * self.chunk / config.fps,
         )
         if probes and self.settings.lyapunov_k:
@@ -404,6 +407,26 @@ class DriftLab:
             for t in range(steps)
             for f in range(self.chunk)
         ]
+
+    def _generate(
+        self, timeline: Timeline, settings: SessionSettings, penalty: str
+    ) -> tuple[Chunk, Timeline]:
+        """The engine's next chunk, or, under another guidance penalty than the engine's, the
+        same program compiled here with that penalty (the sweep's alone: production samples
+        with the anchor's own)."""
+        if penalty == "stats":
+            return self.engine.generate(timeline, settings)
+        if penalty not in self._generators:
+            engine = self.engine
+            graphdefs, config = (engine.dit_def, engine.vae_def), engine.config
+
+            def program(dit_params, vae_params, timeline, settings):
+                dit, vae = nnx.merge(graphdefs[0], dit_params), nnx.merge(graphdefs[1], vae_params)
+                return generate(dit, vae, config, timeline, settings, PENALTY_FUNCTIONS[penalty])
+
+            self._generators[penalty] = jax.jit(program)
+        program = self._generators[penalty]
+        return program(self.engine.dit_params, self.engine.vae_params, timeline, settings)
 
     def _start(self, context: jax.Array, settings: SessionSettings) -> Timeline:
         """The timeline after the context latents (K, h, w, C), the first of them z_0."""

@@ -41,7 +41,7 @@ from stream.lab.drift import (
 )
 from stream.lab.drift_plot import plot_drift
 from stream.lab.growth import saturation_index
-from stream.lab.guidance_sweep import force_ratio, strengths
+from stream.lab.guidance_sweep import force_ratio
 from stream.lab.lyapunov import predictable_horizon
 from stream.lab.saturation import fit_below_saturation
 from stream.lab.theory import deviation
@@ -210,7 +210,7 @@ def summarise_sweep(rollouts: list[Rollout], penalty_of: dict[int, str]) -> list
     rows = []
     for r in rollouts:
         penalty = penalty_of[id(r)]
-        strength = r.guidance if penalty == "stats" else r.lowfreq_guidance
+        strength = r.guidance
         eps = _column(r, "eps_norm", len(r.rows))
         motion = sum(row["motion_pred"] for row in r.rows) / sum(
             row["motion_true"] for row in r.rows
@@ -248,11 +248,11 @@ def _sweep(
     rollouts, penalty_of = [], {}
     for penalty in settings.sweep_penalties:
         for strength in settings.sweep_lambdas:
-            guidance, lowfreq = strengths(penalty, strength)
-            key = (guidance, lowfreq)
+            # Lambda 0 is the same rollout under every penalty.
+            key = (penalty if strength else "stats", strength)
             if key not in done:
                 done[key] = lab.rollout(
-                    truth, mode, seed, chunks, lambda: bar.update(1), guidance, lowfreq, False
+                    truth, mode, seed, chunks, lambda: bar.update(1), strength, key[0], False
                 )
             else:
                 bar.update(chunks)

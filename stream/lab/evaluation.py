@@ -59,6 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
+from stream.lab.stages import Stages
 from stream.media.clips import (
     EVAL_WORLD_SEED,
     default_video_dir,
@@ -106,11 +107,12 @@ def _stream_groups(
     Yields (frames consumed so far, the group's latent frame (1, 1, s, s, C), the group's
     decoded frames float (1 or 4, S, S, 3) in [-1, 1] unclipped, the decoder state after it).
     """
-    encoder, decoder = engine.new_encoder_state(), engine.new_decoder_state()
+    stages = Stages(engine)
+    encoder, decoder = stages.new_encoder_state(), stages.new_decoder_state()
     frames = jnp.asarray(to_unit(clip))[None]  # (1, T, S, S, 3)
     for start, stop in [(0, 1)] + [(i, i + TEMPORAL_FACTOR) for i in range(1, len(clip), 4)]:
-        latent, encoder = engine.encode(frames[:, start:stop], encoder)
-        decoded, decoder = engine.decode(latent, decoder)  # (1, 4, S, S, 3)
+        latent, encoder = stages.encode(frames[:, start:stop], encoder)
+        decoded, decoder = stages.decode(latent, decoder)  # (1, 4, S, S, 3)
         yield stop, latent, np.asarray(decoded[0, -(stop - start) :]), decoder
 
 
@@ -136,7 +138,7 @@ def vae_references(
         decoded.append(frames)
         if consumed == len(past):
             latents = jnp.repeat(latent, -(-count // TEMPORAL_FACTOR), axis=1)  # (1, L, s, s, C)
-            repeat, _ = engine.decode_frames(latents, decoder)  # (4L, S, S, 3) uint8
+            repeat, _ = Stages(engine).decode_frames(latents, decoder)  # (4L, S, S, 3) uint8
     assert repeat is not None, "past must hold 1 + 4k frames"
     reconstruction = to_uint8(np.concatenate(decoded)[len(past) :])  # (4m, S, S, 3)
     return reconstruction, repeat[:count]
@@ -508,10 +510,6 @@ def format_report(engine: Engine, metrics: dict[str, float]) -> str:
     scale = f"change scale {sampler.change_scale}"
     if sampler.fit_change_scale:
         scale = f"change scale fitted per session ({sampler.change_scale} until the first test)"
-    if sampler.fit_blend:
-        scale += ", mixed with the last real frame and its smoothing by weights fitted per session"
-    if sampler.continue_motion:
-        scale += ", predicted frames moved on along the real frames' motion"
     lines = [
         f"model: {engine.name}",
         f"sampler: {sampler.steps} Euler steps, shift {sampler.shift}, "

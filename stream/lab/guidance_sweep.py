@@ -1,9 +1,14 @@
 """The guidance anchor's strength, swept: what the restoring force lambda * grad C is against the
 model's velocity, and what each lambda does to error, identity and motion.
 
-Two penalties C (stream/runtime/anchor.py): "stats", the per-channel mean and standard deviation
-of a latent frame against z_0's (the engine's guidance anchor), and "lowfreq", the channels'
-block means over a coarse grid. The force is read at the first Euler step of a chunk, where the
+Two penalties C: "stats", the per-channel mean and standard deviation of a latent frame against
+z_0's (the engine's guidance anchor, stream/runtime/anchor.py), and "lowfreq", defined here for
+the sweep alone: each channel averaged over LOWFREQ_GRID x LOWFREQ_GRID blocks. It keeps the
+coarse layout too, so it restores more than colour and contrast, and resists motion that moves
+content across blocks:
+
+    C_low(z, z_0) = mean_{block, c} (pool(z) - pool(z_0))^2
+ The force is read at the first Euler step of a chunk, where the
 sampler applies it: grad C at the clean estimate x0_hat = origin + x - s v of the unguided
 velocity v, so ||lambda grad C|| / ||v|| says how much of the step the anchor decides.
 """
@@ -18,24 +23,36 @@ import numpy as np
 from flax import nnx
 
 from stream.lab.chunk_map import window_cache
-from stream.runtime.anchor import anchor_penalty, lowfreq_penalty, restoring_force
+from stream.runtime.anchor import Penalty, anchor_penalty, restoring_force
 from stream.runtime.chunk import SessionSettings
 from stream.runtime.kv_cache import cached_segments
 from stream.runtime.sampler import flow_origin
 
-PENALTIES: tuple[str, ...] = ("stats", "lowfreq")
+LOWFREQ_GRID = 2  # blocks per side of the low-frequency penalty: quarters of the frame
 DEFAULT_LAMBDAS: tuple[float, ...] = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+
+
+def _block_means(z: jax.Array) -> jax.Array:
+    """(..., h, w, C) -> (..., LOWFREQ_GRID, LOWFREQ_GRID, C): each channel's mean per block."""
+    *lead, h, w, c = z.shape
+    g = LOWFREQ_GRID
+    blocks = z.reshape(*lead, g, h // g, g, w // g, c)  # (..., g, h/g, g, w/g, C)
+    return blocks.mean(axis=(-4, -2))
+
+
+def lowfreq_penalty(z: jax.Array, z0: jax.Array) -> jax.Array:
+    """C_low per frame: z (..., h, w, C) against z0 (h, w, C) or broadcastable -> (...)."""
+    return ((_block_means(z) - _block_means(z0)) ** 2).mean(axis=(-3, -2, -1))
+
+
+PENALTY_FUNCTIONS: dict[str, Penalty] = {"stats": anchor_penalty, "lowfreq": lowfreq_penalty}
+PENALTIES: tuple[str, ...] = tuple(PENALTY_FUNCTIONS)
 
 
 def check_penalty(penalty: str) -> str:
     if penalty not in PENALTIES:
         raise ValueError(f"penalty={penalty!r} is not a penalty; accepted: {', '.join(PENALTIES)}")
     return penalty
-
-
-def strengths(penalty: str, strength: float) -> tuple[float, float]:
-    """(guidance, lowfreq_guidance) of a session that applies `penalty` at `strength`."""
-    return (strength, 0.0) if check_penalty(penalty) == "stats" else (0.0, strength)
 
 
 class GuidanceForce:

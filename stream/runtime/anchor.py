@@ -12,13 +12,6 @@ and contrast statistics), compared with z_0's:
 
 It is zero for any motion that rearranges the picture and grows as colours, contrast or content
 energy wander away from the first frame.
-
-A second penalty, for the drift lab's guidance sweep (SessionSettings.lowfreq_guidance), compares
-the frames' low-frequency content: each channel averaged over LOWFREQ_GRID x LOWFREQ_GRID blocks.
-It keeps the coarse layout too, so it restores more than colour and contrast, and resists motion
-that moves content across blocks:
-
-    C_low(z, z_0) = mean_{block, c} (pool(z) - pool(z_0))^2
 """
 
 from __future__ import annotations
@@ -29,7 +22,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import jax
 
-LOWFREQ_GRID = 2  # blocks per side of the low-frequency penalty: quarters of the frame
+# C(z, z_0): latent frames (..., h, w, C) against z_0 (h, w, C) or broadcastable -> (...).
+Penalty = Callable[["jax.Array", "jax.Array"], "jax.Array"]
+
 ANCHOR_MODES: tuple[str, ...] = ("none", "attention", "guidance", "both")
 # Both: a residual-flow model's rollout (each chunk is a change from the last) builds its own
 # colour and contrast drift into saturated noise after about 30 s with the attention anchor
@@ -65,23 +60,10 @@ def anchor_penalty(z: jax.Array, z0: jax.Array) -> jax.Array:
     return ((mean - mean0) ** 2 + (std - std0) ** 2).mean(axis=-1)
 
 
-def _block_means(z: jax.Array) -> jax.Array:
-    """(..., h, w, C) -> (..., LOWFREQ_GRID, LOWFREQ_GRID, C): each channel's mean per block."""
-    *lead, h, w, c = z.shape
-    g = LOWFREQ_GRID
-    blocks = z.reshape(*lead, g, h // g, g, w // g, c)  # (..., g, h/g, g, w/g, C)
-    return blocks.mean(axis=(-4, -2))
-
-
-def lowfreq_penalty(z: jax.Array, z0: jax.Array) -> jax.Array:
-    """C_low per frame: z (..., h, w, C) against z0 (h, w, C) or broadcastable -> (...)."""
-    return ((_block_means(z) - _block_means(z0)) ** 2).mean(axis=(-3, -2, -1))
-
-
 def restoring_force(
     z: jax.Array,
     z0: jax.Array,
-    penalty: Callable[[jax.Array, jax.Array], jax.Array] = anchor_penalty,
+    penalty: Penalty = anchor_penalty,
 ) -> jax.Array:
     """grad_z of the summed per-frame penalty, same shape as z: the direction that restores z_0."""
     import jax  # here, so that the mode names above load without JAX (the command line's parser)

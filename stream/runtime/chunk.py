@@ -15,14 +15,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from stream.config import DiTConfig, SamplerConfig
+from stream.runtime.anchor import Penalty, anchor_penalty
 from stream.runtime.kv_cache import KVCache, cached_segments, commit_context
-from stream.runtime.sampler import euler_update, flow_origin, shrink_change, time_schedule
+from stream.runtime.sampler import euler_update, flow_origin, time_schedule
 
 MAX_STEPS = 64  # Euler steps a session may ask for; schedules are padded to this length
 
 
 class SessionSettings(NamedTuple):
-    """What a session chose, as arrays, so sessions with other choices share one program."""
+    """What a session chose (Engine.open), as arrays: traced, so sessions with other choices share
+    one program. What the model fixes for every session is its SamplerConfig, compiled in."""
 
     window: jax.Array  # latent frames of rolling context, () int32
     anchor_on: jax.Array  # whether z_0 keeps its attention slot, () bool
@@ -30,8 +32,6 @@ class SessionSettings(NamedTuple):
     seed: jax.Array  # of the chunk and context noise, () uint32
     steps: jax.Array  # Euler steps per chunk, () int32
     schedule: jax.Array  # diffusion times, steps + 1 used, padded with 0, (MAX_STEPS + 1,) float32
-    lowfreq_guidance: jax.Array  # lambda of the low-frequency penalty (the lab's sweep), () float32
-    change_scale: jax.Array  # of the generated change from the last latent frame, () float32
 
 
 def session_settings(
@@ -41,10 +41,8 @@ def session_settings(
     seed: int,
     steps: int,
     sampler: SamplerConfig,
-    lowfreq_guidance: float = 0.0,
 ) -> SessionSettings:
-    """The settings of a session of a model whose sampler is `sampler` (its timestep shift and
-    change scale)."""
+    """The settings of a session of a model whose sampler is `sampler` (its timestep shift)."""
     schedule = np.zeros(MAX_STEPS + 1, np.float32)
     schedule[: steps + 1] = time_schedule(steps, sampler.shift)
     return SessionSettings(
@@ -54,8 +52,6 @@ def session_settings(
         jnp.uint32(seed),
         jnp.int32(steps),
         jnp.asarray(schedule),
-        jnp.float32(lowfreq_guidance),
-        jnp.float32(sampler.change_scale),
     )
 
 
@@ -67,23 +63,21 @@ def denoise_chunk(
     last_latent: jax.Array,
     settings: SessionSettings,
     z0: jax.Array,
+    penalty: Penalty = anchor_penalty,
 ) -> jax.Array:
     """Integrate a chunk from noise (B, F, h, w, C) at s = 1 along the session's schedule down to
     clean latents (B, F, h, w, C), attending to the cache; last_latent (B, 1, h, w, C) is the
-    clean latent frame before the chunk, which a residual flow is relative to and towards which
-    the session's change scale shrinks the chunk."""
+    clean latent frame before the chunk, which a residual flow is relative to. penalty: the
+    guidance anchor's C (the drift lab passes others)."""
     segments = cached_segments(config, cache, noise.shape[1], settings.window, settings.anchor_on)
     origin = flow_origin(last_latent, config.flow_space)  # (B, 1, h, w, C)
 
     def step(i: jax.Array, x: jax.Array) -> jax.Array:
         s, s_next = settings.schedule[i], settings.schedule[i + 1]
         velocity = model(x, jnp.full(x.shape[:2], s, jnp.float32), segments)[0]
-        return euler_update(
-            x, velocity, s, s_next, z0, settings.guidance, origin, settings.lowfreq_guidance
-        )
+        return euler_update(x, velocity, s, s_next, z0, settings.guidance, origin, penalty)
 
-    x = origin + jax.lax.fori_loop(0, settings.steps, step, noise)  # (B, F, h, w, C)
-    return shrink_change(x, last_latent, settings.change_scale)
+    return origin + jax.lax.fori_loop(0, settings.steps, step, noise)  # (B, F, h, w, C)
 
 
 def commit_chunk(

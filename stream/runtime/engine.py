@@ -9,14 +9,13 @@ serves minute 10 as it served second 1.
 Slots pay off where one session leaves the device idle (GPU, TPU); on a CPU one session's decoder
 already keeps every core busy, so the default is one slot (README, "Batching", has the table).
 
-The stages one by one (encode, decode, commit, one denoising step) are kept for measurement: the
-benchmark's per-stage table and the evaluation's streaming encoder.
+What a server needs of it is StreamEngine (stream/api.py); the stages one by one, for
+measurement, are the lab's (stream/lab/stages.py).
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
 import pathlib
 from collections.abc import Callable, Hashable, Sequence
@@ -28,15 +27,12 @@ import numpy as np
 from flax import nnx
 
 from stream.config import SMALL, EngineConfig
-from stream.media.pixels import to_uint8
 from stream.model.dit import DiT
 from stream.model.vae import TEMPORAL_FACTOR, CausalVAE
 from stream.runtime.anchor import DEFAULT_ANCHOR, check_anchor_mode
 from stream.runtime.batcher import Batcher
 from stream.runtime.checkpoint import build_models, is_checkpoint, load_model
 from stream.runtime.chunk import SessionSettings, session_settings
-from stream.runtime.kv_cache import KVCache, cached_segments, commit_context, init_cache
-from stream.runtime.sampler import euler_update
 from stream.runtime.session import Session
 from stream.runtime.timeline import Chunk, Timeline, commit_latent, generate, new_timeline, push
 
@@ -82,8 +78,7 @@ class Engine:
         vae_def, self.vae_params = nnx.split(vae)
         dit_def, self.dit_params = nnx.split(dit)
         self.vae_def, self.dit_def = vae_def, dit_def
-        dit_config = config.dit
-        context_noise = config.sampler.context_noise
+        self.vae = vae  # its state initialisers: shapes only, no parameters are read
 
         def models(program: Callable) -> Callable:
             def bound(dit_params: Any, vae_params: Any, *args: Any) -> Any:
@@ -101,34 +96,6 @@ class Engine:
             "commit_latent": _over_slots(models(commit_latent)),
         }
         self.batcher = self._new_batcher(slots, workers or default_workers())
-
-        def encode(params, frames, state):
-            return nnx.merge(vae_def, params).encode_step(frames, state)
-
-        def decode(params, latent, state):
-            return nnx.merge(vae_def, params).decode_step(latent, state)
-
-        def commit(params, cache: KVCache, latent, window, anchor_on, seed) -> KVCache:
-            model = nnx.merge(dit_def, params)
-            return commit_context(
-                model, dit_config, cache, latent, window, anchor_on, seed, context_noise
-            )
-
-        def denoise(params, cache: KVCache, x, s, s_next, window, anchor_on, z0, guidance, origin):
-            model = nnx.merge(dit_def, params)
-            frames = x.shape[1]
-            s_frames = jnp.full(x.shape[:2], s, jnp.float32)  # (B, F)
-            segments = cached_segments(dit_config, cache, frames, window, anchor_on)
-            velocity, _, _ = model(x, s_frames, segments)
-            return euler_update(x, velocity, s, s_next, z0, guidance, origin)
-
-        self.stages: dict[str, Callable] = {
-            "encode": jax.jit(encode),
-            "decode": jax.jit(decode),
-            "commit": jax.jit(commit),
-            "denoise": jax.jit(denoise),
-        }
-        self.vae = vae
 
     @classmethod
     def load(
@@ -176,13 +143,6 @@ class Engine:
 
     def _new_batcher(self, slots: int, workers: int) -> Batcher:
         return Batcher(self.run_slots, slots, workers, first=URGENT_PROGRAMS)
-
-    def with_sampler(self, **changes: Any) -> Engine:
-        """The same weights under other sampler settings, e.g. context_noise=0.0 (an ablation)."""
-        sampler = dataclasses.replace(self.config.sampler, **changes)
-        config = dataclasses.replace(self.config, sampler=sampler)
-        dit = nnx.merge(self.dit_def, self.dit_params)
-        return Engine(config, self.vae, dit, self.info, self.batcher.slots, self.batcher.workers)
 
     def warm_up(self) -> None:
         """Compile every program a session runs (a server does this before it reports SERVING).
@@ -237,64 +197,3 @@ class Engine:
     ) -> Timeline:
         """The timeline after a known clean latent frame (1, 1, h, w, C), without pixels."""
         return self.batcher.call("commit_latent", timeline, latent, settings)[1]
-
-    # Stages one by one. Frames are float32 in [-1, 1].
-
-    def new_cache(self) -> KVCache:
-        return init_cache(self.config.dit)
-
-    def new_decoder_state(self) -> Any:
-        size = self.config.image_size
-        return self.vae.init_decoder_state(1, size, size)
-
-    def encode(self, frames: jax.Array, state: Any) -> tuple[jax.Array, Any]:
-        """(1, 1 or 4, S, S, 3) frames -> one latent frame (1, 1, s, s, C) and the new state."""
-        return self.stages["encode"](self.vae_params, frames, state)
-
-    def decode(self, latent: jax.Array, state: Any) -> tuple[jax.Array, Any]:
-        """One latent frame (1, 1, s, s, C) -> 4 frames (1, 4, S, S, 3) and the new state."""
-        return self.stages["decode"](self.vae_params, latent, state)
-
-    def decode_frames(self, latents: jax.Array, state: Any) -> tuple[np.ndarray, Any]:
-        """Latent frames (1, F, s, s, C) -> uint8 frames (4F, S, S, 3) and the new state."""
-        frames = []
-        for f in range(latents.shape[1]):
-            decoded, state = self.decode(latents[:, f : f + 1], state)
-            frames.append(decoded[0])  # (4, S, S, 3)
-        return np.asarray(to_uint8(jnp.concatenate(frames))), state  # (4F, S, S, 3)
-
-    def commit(
-        self, cache: KVCache, latent: jax.Array, window: int, anchor_on: bool, seed: int
-    ) -> KVCache:
-        """Write a clean latent frame (1, 1, s, s, C) into the cache, noised as context is in
-        training (sampler.noised_context; the session's seed)."""
-        return self.stages["commit"](
-            self.dit_params, cache, latent, np.int32(window), np.bool_(anchor_on), np.uint32(seed)
-        )
-
-    def denoise(
-        self,
-        cache: KVCache,
-        x: jax.Array,
-        s: float,
-        s_next: float,
-        window: int,
-        anchor_on: bool,
-        z0: jax.Array,
-        guidance: float,
-        origin: jax.Array,
-    ) -> jax.Array:
-        """One Euler step of a chunk (1, F, s, s, C) from diffusion time s to s_next; origin
-        (1, 1, s, s, C) is what it is relative to (sampler.flow_origin)."""
-        return self.stages["denoise"](
-            self.dit_params,
-            cache,
-            x,
-            np.float32(s),
-            np.float32(s_next),
-            np.int32(window),
-            np.bool_(anchor_on),
-            z0,
-            np.float32(guidance),
-            origin,
-        )

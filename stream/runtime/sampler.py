@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stream.runtime.anchor import lowfreq_penalty, restoring_force
+from stream.runtime.anchor import Penalty, anchor_penalty, restoring_force
 
 
 def time_schedule(steps: int, shift: float) -> np.ndarray:
@@ -25,19 +25,18 @@ def euler_update(
     z0: jax.Array,
     guidance: jax.Array,
     origin: jax.Array,
-    lowfreq_guidance: jax.Array | float = 0.0,
+    penalty: Penalty = anchor_penalty,
 ) -> jax.Array:
     """One Euler step of x (B, F, h, w, C), relative to origin (B, 1, h, w, C), from time s to
     s_next (< s).
 
     The guidance anchor adds lambda * grad C(x0_hat, z_0) to the velocity, evaluated at the
-    current estimate of the clean frames, so the step moves the chunk down the penalty's slope;
-    lowfreq_guidance does the same with the low-frequency penalty (anchor.lowfreq_penalty). At
-    strength 0 a force adds exactly 0.0 to the velocity, so the output's bits do not change.
+    current estimate of the clean frames, so the step moves the chunk down the penalty's slope
+    (C: the anchor's penalty; the drift lab passes others). At strength 0 the force adds exactly
+    0.0 to the velocity, so the output's bits do not change.
     """
     x0_hat = origin + x - s * velocity  # (B, F, h, w, C)
-    velocity = velocity + guidance * restoring_force(x0_hat, z0)
-    velocity = velocity + lowfreq_guidance * restoring_force(x0_hat, z0, lowfreq_penalty)
+    velocity = velocity + guidance * restoring_force(x0_hat, z0, penalty)
     return x + (s_next - s) * velocity
 
 

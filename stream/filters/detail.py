@@ -16,8 +16,13 @@ predicted frame-to-frame change was 3.6x the truth's at the first chunk).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
+
+from stream.model.vae import TEMPORAL_FACTOR
 
 
 def carry_detail(
@@ -38,3 +43,35 @@ def carry_detail(
     change = jnp.max(jnp.abs(frames - decoded_last), axis=-1, keepdims=True)  # (T, S, S, 1)
     gate = jnp.exp(-jnp.square(change / width))  # (T, S, S, 1)
     return frames + gate * (detail + snap * (decoded_last - frames))  # (T, S, S, 3)
+
+
+@dataclasses.dataclass(frozen=True)
+class DetailCarry:
+    """Detail carry-over as a pixel filter (stream/filters/__init__.py). Its state is the
+    reference of the last real group: the decoder's frames of its latent frame repeated, and the
+    last real frame minus each of them, (4, S, S, 3) each; zeros before any push carry nothing.
+
+    The decoder makes 4 frames of every latent frame, each its own way (a repeated latent frame
+    decodes to the same 4 frames again and again, up to 0.1 apart), so a prediction that does not
+    change is compared, and given the real frame's detail, frame by frame of that rhythm."""
+
+    width: float  # SamplerConfig.detail_width
+    snap: float  # SamplerConfig.detail_snap
+
+    def init(self, size: int) -> tuple[jax.Array, jax.Array]:
+        blank = jnp.zeros((TEMPORAL_FACTOR, size, size, 3), jnp.float32)
+        return blank, blank
+
+    def observe(
+        self,
+        state: tuple[jax.Array, jax.Array],
+        real: jax.Array,
+        no_change: Callable[[], jax.Array],
+    ) -> tuple[jax.Array, jax.Array]:
+        repeated = no_change()  # (4, S, S, 3)
+        return repeated, real[-1] - repeated
+
+    def apply(self, state: tuple[jax.Array, jax.Array], frames: jax.Array) -> jax.Array:
+        repeats = frames.shape[0] // state[0].shape[0]
+        repeated, detail = (jnp.tile(r, (repeats, 1, 1, 1)) for r in state)  # (4F, S, S, 3)
+        return carry_detail(frames, repeated, detail, self.width, self.snap)  # (4F, S, S, 3)
