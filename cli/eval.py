@@ -49,7 +49,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--context-noise",
         type=float,
         help="diffusion time at which committed context enters the cache (default: the model's; "
-        "0 commits it exactly clean, the ablation in the README)",
+        "0 commits it exactly clean, the ablation in docs/experiments/2026-11-22-context-noise.md)",
     )
     parser.add_argument(
         "--detail-width",

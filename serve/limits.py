@@ -1,10 +1,10 @@
 """How much work one request may cause, checked before the work is paid for.
 
-A message's byte size alone bounds little: 330 KB of 1x1 RGB24 frames is 30,000 frames to resize
-and encode, and a few KB of PNG or H.264 can declare pictures of gigabytes. So frames and decoded
-pixels are counted per message and per job, generated frames per request, and calls are bounded
-in time. Every default keeps one request of the largest message within seconds of CPU time and
-hundreds of MiB (README, "Limits", has the measurements); an operator changes them with
+A message's byte size alone bounds little: 330 KB of 1x1 RGB24 frames is 30,000 frames to resize and
+encode, and a few KB of PNG or H.264 can declare pictures of gigabytes. So frames and decoded pixels
+are counted per message and per job, generated frames per request, and calls are bounded in time.
+Every default keeps one request of the largest message within seconds of CPU time and hundreds of
+MiB (docs/experiments/2026-11-29-serving.md has the measurements); an operator changes them with
 `stream serve` flags, and ModelInfo tells clients which are in force.
 """
 

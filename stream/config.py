@@ -26,8 +26,8 @@ class DiTConfig:
     rope_theta: float = 10_000.0
     # What the flow generates: "latent" (the chunk's latent frames), or "residual" (their change
     # from the last latent frame before the chunk, which the sampler adds back exactly), so a
-    # model that knows nothing repeats that frame instead of inventing texture (README,
-    # "Residual flow", has the measurements).
+    # model that knows nothing repeats that frame instead of inventing texture
+    # (docs/experiments/2026-11-29-predictor.md, "Residual flow", has the measurements).
     flow_space: str = "latent"
 
     @property
@@ -69,7 +69,7 @@ class SamplerConfig:
     # Diffusion time at which committed context frames (all but the anchor z_0) enter the cache.
     # Training noises context to s ~ U(0, DiTObjective.context_noise) and keeps s = 0 for the
     # anchor alone, so to a model trained that way exactly clean context reads as more anchors
-    # (README, "Context noise", has the measurement).
+    # (docs/experiments/2026-11-22-context-noise.md has the measurement).
     context_noise: float = 0.1
     # Gate width of detail carry-over (stream/filters/detail.py) in [-1, 1] pixel units; 0 is off.
     detail_width: float = 0.0
@@ -78,7 +78,7 @@ class SamplerConfig:
     detail_snap: float = 0.0
     # Each chunk's generated change from the last latent frame before it is scaled by this: a
     # model that over-predicts change on footage it never saw predicts better shrunk towards
-    # "no change" (README, "The predictor", has the measurements that chose it).
+    # "no change" (docs/experiments/2026-11-29-predictor.md, "Change scale").
     change_scale: float = 1.0
     # Fit the change scale per session instead, on its own real frames: each real latent frame
     # is first predicted from the context before it (stream/runtime/backtest.py); change_scale
@@ -176,20 +176,11 @@ SMALL = EngineConfig(
         window_frames=8,
         flow_space="residual",
     ),
-    # One Euler step and detail carry-over at width 0.2: the best of steps {1, 4} x widths
-    # {0, 0.05, 0.1, 0.2} on two clips held out of training and of the model card; guidance
-    # 300 holds a 64-chunk rollout of a validation world at 18.6 dB where 1 lets it fall to
-    # 10 dB, at no cost at 1 chunk (train/RESUME.md). Change scale 0.5: +2.8 / 2.8 / 1.9 dB at
-    # 1 / 2 / 4 chunks on the validation clips, and 19.0 dB at 64 chunks of the validation world
-    # (README, "The predictor"). Guidance ramp 16: +2.5 / 3.6 / 1.2 dB at 1 / 2 / 4 chunks on the
-    # validation clips, the worlds level or better to 64 chunks (32 was level on the clips and
-    # leaves 16 s without the force that holds long rollouts). Detail width 0.15 with snap 0.7:
-    # of widths {0.15, 0.2, 0.25, 0.3} x snaps {0, 0.5, 0.6, 0.7, 1}, the best on the validation
-    # clips whose motion ratio stays in [0.5, 2] at 1 to 4 chunks (+1.9 / 1.4 / 0.2 dB; width
-    # 0.2 alone moved 3.6x the truth at 1 chunk), the worlds level or better to 16 chunks. Change
-    # scale fitted per session (stream/runtime/backtest.py): +0.7 / 1.4 dB at 1 / 2 chunks on the
-    # validation clips and +0.5 dB at 1 chunk on the worlds, -0.2 dB at 4 chunks on the clips and
-    # -0.4 at 16 on the worlds; the fixed 0.5 serves until the first test.
+    # Each sampler choice below was picked on clips and worlds held out of training and of the
+    # model card: one Euler step, guidance 300 (it holds 64-chunk rollouts that strength 1 lets
+    # fall apart), change scale 0.5 fitted per session after the first test, the guidance ramp
+    # over 16 chunks, detail width 0.15 with snap 0.7 (the best whose motion stays within
+    # [0.5, 2] of the truth's). docs/experiments/2026-11-29-predictor.md has what each did.
     sampler=SamplerConfig(
         steps=1,
         detail_width=0.15,

@@ -29,7 +29,7 @@ ANCHOR_MODES: tuple[str, ...] = ("none", "attention", "guidance", "both")
 # Both: a residual-flow model's rollout (each chunk is a change from the last) builds its own
 # colour and contrast drift into saturated noise after about 30 s with the attention anchor
 # alone; the restoring force of the guidance anchor, at the model's guidance_strength, holds it
-# (README, "The predictor").
+# (docs/experiments/2026-11-29-drift-hour.md).
 DEFAULT_ANCHOR = "both"
 
 

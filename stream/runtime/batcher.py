@@ -11,14 +11,15 @@ other kernels for other shapes), and a session's bits would then depend on how m
 served with it. Fixed, they depend on nothing but its own inputs.
 
 Calls of the programs named `first` (generating a chunk) are served before the others (taking in
-real frames), oldest first within each kind, as LLM servers serve decode steps before prefills:
-a viewer waits on every generated chunk, while real frames only need to be in before the next
-one (README, "Soak", has the measurement). A call passed over MAX_PASSES times goes next, so
-sessions that only generate (extension jobs) cannot starve another session's frames.
+real frames), oldest first within each kind, as LLM servers serve decode steps before prefills: a
+viewer waits on every generated chunk, while real frames only need to be in before the next one
+(docs/experiments/2026-11-29-serving.md has the measurement). A call passed over MAX_PASSES times
+goes next, so sessions that only generate (extension jobs) cannot starve another session's frames.
 
-Several workers run ticks at the same time. On a CPU that is where the throughput of many
-sessions comes from: XLA runs one program on about one core, so two ticks in flight use two
-cores, while more slots in one program do not (README, "Batching", has the measurements).
+Several workers run ticks at the same time. On a CPU that is where the throughput of many sessions
+comes from: XLA runs one program on about one core, so two ticks in flight use two cores, while more
+slots in one program do not (docs/experiments/2026-11-29-bench.md, "Batching", has the
+measurements).
 """
 
 from __future__ import annotations

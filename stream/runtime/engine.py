@@ -7,7 +7,8 @@ sessions that call at the same moment, with any settings, run as one compiled ca
 serves minute 10 as it served second 1.
 
 Slots pay off where one session leaves the device idle (GPU, TPU); on a CPU one session's decoder
-already keeps every core busy, so the default is one slot (README, "Batching", has the table).
+already keeps every core busy, so the default is one slot (docs/experiments/2026-11-29-bench.md,
+"Batching", has the table).
 
 What a server needs of it is StreamEngine (stream/api.py); the stages one by one, for
 measurement, are the lab's (stream/lab/stages.py).
