@@ -1,6 +1,7 @@
 """Regenerates the committed gRPC code in serve/wire/ from protos/stream/v1/stream.proto.
 
-    .venv/bin/python -m serve.protogen
+    .venv/bin/python -m serve.protogen          # rewrite serve/wire/
+    .venv/bin/python -m serve.protogen --check  # exit 1 if serve/wire/ is not what it generates
 
 Generated code is committed so that a fresh install needs no protoc. protoc writes the service
 module with an absolute import (`from stream.v1 import stream_pb2`) that would collide with our
@@ -9,7 +10,10 @@ own `stream` package; it is rewritten to a relative one.
 
 from __future__ import annotations
 
+import argparse
 import pathlib
+import re
+import sys
 import tempfile
 
 from google.protobuf import descriptor_pb2
@@ -21,6 +25,13 @@ WIRE_DIR = pathlib.Path(__file__).resolve().parent / "wire"
 GENERATED = ("stream_pb2.py", "stream_pb2.pyi", "stream_pb2_grpc.py")
 _ABSOLUTE_IMPORT = "from stream.v1 import stream_pb2"
 _RELATIVE_IMPORT = "from . import stream_pb2"
+# The generators' own versions, stamped into their output: a newer protoc or gRPC plugin on a
+# fresh machine writes other numbers for the same contract.
+_VERSION_STAMPS = (
+    re.compile(r"Protobuf Python Version: \S+"),
+    re.compile(r"GRPC_GENERATED_VERSION = '[^']*'"),
+    re.compile(r"ValidateProtobufRuntimeVersion\(.*?\)", re.DOTALL),
+)
 
 
 def _protoc(*args: str) -> None:
@@ -63,10 +74,42 @@ def generate(target: pathlib.Path = WIRE_DIR) -> list[pathlib.Path]:
         return written
 
 
-def main() -> None:
+def _without_version_stamps(text: str) -> str:
+    for stamp in _VERSION_STAMPS:
+        text = stamp.sub("<version>", text)
+    return text
+
+
+def stale_files() -> list[str]:
+    """The generated modules in serve/wire/ that differ from what protos/ generates now (the
+    generators' version stamps aside)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = {path.name: path.read_text() for path in generate(pathlib.Path(tmp))}
+    return [
+        name
+        for name in GENERATED
+        if not (WIRE_DIR / name).exists()
+        or _without_version_stamps((WIRE_DIR / name).read_text())
+        != _without_version_stamps(fresh[name])
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m serve.protogen", description=__doc__)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if serve/wire/ is not what protos/ generates",
+    )
+    if parser.parse_args(argv).check:
+        stale = stale_files()
+        for name in stale:
+            print(f"serve/wire/{name} is stale: run `python -m serve.protogen`", file=sys.stderr)
+        return 1 if stale else 0
     for path in generate():
         print(f"wrote {path.relative_to(REPO)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
