@@ -29,12 +29,16 @@ def _imports(package: str) -> list[tuple[str, str]]:
             else:
                 continue
             where = f"{path.relative_to(ROOT)}:{node.lineno}"
-            found.extend((where, name.split(".")[0]) for name in names)
+            found.extend((where, name) for name in names)
     return found
 
 
 def _forbidden(package: str, forbidden: set[str]) -> list[str]:
-    return [f"{where} imports {top}" for where, top in _imports(package) if top in forbidden]
+    return [
+        f"{where} imports {name}"
+        for where, name in _imports(package)
+        if name.split(".")[0] in forbidden
+    ]
 
 
 def test_every_checked_package_has_python_files():
@@ -56,3 +60,14 @@ def test_lab_imports_neither_cli_nor_train():
 
 def test_train_imports_none_of_serve_cli_or_lab():
     assert _forbidden("train", {"serve", "cli", "lab"}) == []
+
+
+def test_serve_uses_only_the_engines_public_face():
+    """stream's public face: the package's own names (stream/__init__.py, StreamEngine) and the
+    media helpers; the runtime, model, lab and configs stay behind it."""
+    inside = [
+        f"{where} imports {name}"
+        for where, name in _imports("serve")
+        if name.startswith("stream.") and not name.startswith("stream.media")
+    ]
+    assert inside == []
