@@ -3,8 +3,12 @@ are commands, and our machines are noisy)."""
 
 from __future__ import annotations
 
+import pytest
+
 from lab.grpc_bench import run_grpc_sessions
 from stream.lab.bench import format_report, format_sessions_report, run_bench, run_sessions_bench
+
+pytestmark = pytest.mark.slow  # the edit-test loop leaves it out (README, Tests)
 
 
 def test_bench_reports_every_stage_latency_and_the_recompute_comparison(tiny_engine):

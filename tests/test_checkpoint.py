@@ -9,6 +9,8 @@ from stream import Engine
 from stream.media.worlds import make_world
 from stream.runtime.checkpoint import save_model
 
+pytestmark = pytest.mark.slow  # the edit-test loop leaves it out (README, Tests)
+
 
 def test_saved_model_reloads_with_identical_output(tiny_engine, tiny_models, clip, tmp_path):
     path = save_model(tmp_path / "model", tiny_engine.config, *tiny_models, {"name": "round-trip"})

@@ -15,6 +15,8 @@ from stream.lab.drift_run import format_summary, run_drift
 from stream.lab.growth import fit_exponential, fit_power, saturation_index
 from stream.lab.jacobian import spectral_radius
 
+pytestmark = pytest.mark.slow  # the edit-test loop leaves it out (README, Tests)
+
 
 def _matrix_with_eigenvalues(eigenvalues: np.ndarray, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)

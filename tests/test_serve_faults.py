@@ -41,6 +41,8 @@ from serve.wire import stream_pb2 as pb
 from serve.wire import stream_pb2_grpc
 from stream.media.video_io import encode_mp4_bytes
 
+pytestmark = pytest.mark.slow  # the edit-test loop leaves it out (README, Tests)
+
 TOKEN = "fault-token"
 
 

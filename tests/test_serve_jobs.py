@@ -19,6 +19,8 @@ from serve.resuming_job import ResumingJob
 from serve.settings import ServerSettings
 from serve.wire import stream_pb2 as pb
 
+pytestmark = pytest.mark.slow  # the edit-test loop leaves it out (README, Tests)
+
 JOB_FRAMES = 40  # five chunks of 8 on the tiny model, the first cut short by the input's tail
 
 

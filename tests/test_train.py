@@ -26,6 +26,8 @@ from train.dit_trainer import latent_scale
 from train.export import swap_decoder
 from train.runs import latest_state, total_training
 
+pytestmark = pytest.mark.slow  # the edit-test loop leaves it out (README, Tests)
+
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 7
 

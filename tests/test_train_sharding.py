@@ -8,6 +8,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the edit-test loop leaves it out (README, Tests)
+
 SCRIPT = textwrap.dedent(
     """
     import jax
