@@ -189,7 +189,6 @@ class Rollout:
     features_pred: np.ndarray | None = None  # (T, D) TCS features, one frame per latent frame
     features_true: np.ndarray | None = None  # (T, D)
     guidance: float = 0.0  # lambda of the guidance penalty the rollout ran with
-    penalty: str = "stats"  # which penalty (guidance_sweep.PENALTIES)
     chunk_s: float = float("nan")  # seconds of video per chunk (Lyapunov exponents per second)
 
 
@@ -323,7 +322,6 @@ class DriftLab:
             features_pred=np.stack(features_pred),
             features_true=np.stack(features_true),
             guidance=float(settings.guidance),
-            penalty=penalty,
             chunk_s=TEMPORAL_FACTOR * self.chunk / config.fps,
         )
         if probes and self.settings.lyapunov_k:
