@@ -1,5 +1,11 @@
-"""Many sessions in one compiled call: each session's frames are its own, bit for bit, whatever
-slot it lands in and whoever shares its tick, and sessions join and leave between ticks."""
+"""Many sessions in one compiled call: each session's frames are its own whatever slot it lands in
+and whoever shares its tick, and sessions join and leave between ticks.
+
+Its own up to rounding, not bit for bit: XLA's CPU matmuls may sum a row in another order at
+another position of the batch. On an AMD EPYC without AVX-512 a tick's chunk differed from the
+same session's in another slot in 1 of 24,576 pixel values by one level and in 1,612 of 2,048
+latent values by up to 7e-7; the bounds below hold that with a margin. The same sessions in the
+same slots get the same bits on any machine."""
 
 from __future__ import annotations
 
@@ -50,18 +56,49 @@ def _assert_same_bits(a, b) -> None:
         np.testing.assert_array_equal(x, y)
 
 
-def test_a_sessions_chunk_does_not_depend_on_its_slot(engine, mixed):
-    forward = engine.run_slots("generate", mixed)
-    backward = engine.run_slots("generate", mixed[::-1])[::-1]
-    for a, b in zip(forward, backward, strict=True):
+FLOAT_ATOL = 1e-5  # latents, cache, penalty: 7e-7 measured
+PIXEL_LEVELS = 1  # uint8 frames: 1 level measured
+PIXEL_FRACTION = 1e-3  # of uint8 values that may differ at all: 1 in 24,576 measured
+
+
+def _assert_same_up_to_rounding(a, b) -> None:
+    for x, y in zip(_leaves(a), _leaves(b), strict=True):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        if np.issubdtype(x.dtype, np.floating):
+            np.testing.assert_allclose(x, y, rtol=0, atol=FLOAT_ATOL)
+        elif x.dtype == np.uint8:
+            difference = np.abs(x.astype(int) - y.astype(int))
+            assert difference.max() <= PIXEL_LEVELS
+            assert np.count_nonzero(difference) <= PIXEL_FRACTION * x.size
+        else:  # counters, positions, random keys: no rounding in them
+            np.testing.assert_array_equal(x, y)
+
+
+def test_the_same_sessions_in_the_same_slots_get_the_same_bits(engine, mixed):
+    first = engine.run_slots("generate", mixed)
+    again = engine.run_slots("generate", mixed)
+    for a, b in zip(first, again, strict=True):
         _assert_same_bits(a, b)
 
 
-def test_a_sessions_chunk_does_not_depend_on_who_shares_its_tick(engine, mixed):
+def test_a_session_served_alone_gets_the_same_bits_every_time(engine, mixed):
+    for session in mixed:
+        first = engine.run_slots("generate", [session] * SLOTS)[0]
+        _assert_same_bits(first, engine.run_slots("generate", [session] * SLOTS)[0])
+
+
+def test_a_sessions_chunk_depends_on_its_slot_only_by_rounding(engine, mixed):
+    forward = engine.run_slots("generate", mixed)
+    backward = engine.run_slots("generate", mixed[::-1])[::-1]
+    for a, b in zip(forward, backward, strict=True):
+        _assert_same_up_to_rounding(a, b)
+
+
+def test_a_sessions_chunk_depends_on_who_shares_its_tick_only_by_rounding(engine, mixed):
     shared = engine.run_slots("generate", mixed)
     for index, session in enumerate(mixed):
         alone = engine.run_slots("generate", [session] * SLOTS)[0]
-        _assert_same_bits(shared[index], alone)
+        _assert_same_up_to_rounding(shared[index], alone)
 
 
 def test_sessions_with_different_settings_get_different_chunks_from_one_tick(engine, mixed):
@@ -87,7 +124,9 @@ def _extend_in_chunks(session, chunks: int, frames_per_chunk: int) -> list[np.nd
     return [session.extend(frames_per_chunk) for _ in range(chunks)]
 
 
-def test_sessions_joining_and_leaving_mid_stream_get_the_frames_they_get_alone(engine, clip):
+def test_sessions_joining_and_leaving_mid_stream_get_the_frames_they_get_alone_up_to_rounding(
+    engine, clip
+):
     per_chunk = engine.config.frames_per_chunk
     plans = {  # seed: (chunks before starting, chunks streamed)
         0: (0, 6),
@@ -127,7 +166,7 @@ def test_sessions_joining_and_leaving_mid_stream_get_the_frames_they_get_alone(e
     for seed in plans:
         assert len(together[seed]) == len(alone[seed])
         for a, b in zip(together[seed], alone[seed], strict=True):
-            np.testing.assert_array_equal(a, b)
+            _assert_same_up_to_rounding(a, b)
 
 
 def test_sessions_streaming_at_the_same_time_share_ticks(tiny_models, clip):

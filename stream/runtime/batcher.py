@@ -7,8 +7,10 @@ than sessions are active, the worker lingers a little for the rest, so sessions 
 every tick instead of splitting into a fast and a slow half.
 
 The slot count is fixed: a program compiled for fewer slots would round differently (XLA picks
-other kernels for other shapes), and a session's bits would then depend on how many others were
-served with it. Fixed, they depend on nothing but its own inputs.
+other kernels for other shapes), and a session's frames would then depend on how many others were
+served with it. Fixed, a session alone (its copies in the other slots) gets the same bits every
+time; with company its frames may still differ by rounding, as XLA's CPU matmuls may sum a row in
+another order at another batch position (tests/test_batching.py states the bound).
 
 Calls of the programs named `first` (generating a chunk) are served before the others (taking in
 real frames), oldest first within each kind, as LLM servers serve decode steps before prefills: a
