@@ -6,9 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stream.media.photo_worlds import PhotoWorld, PhotoWorldConfig
 from stream.metrics import (
     chunk_span,
     context_distances,
+    flow_endpoint_error,
+    flow_magnitude,
     foreground_mse,
     jump_ratio,
     mean_motion,
@@ -103,3 +106,26 @@ def test_psnr_from_mse_is_infinite_for_a_perfect_match_and_20_db_at_a_tenth_of_t
 
 def test_chunk_span_selects_the_frames_of_the_hth_chunk():
     assert list(range(16))[chunk_span(2, 8)] == list(range(8, 16))
+
+
+def _photo_pan() -> np.ndarray:
+    return PhotoWorld(PhotoWorldConfig(seed=0, motion="pan")).frames(0, 9)  # (9, S, S, 3)
+
+
+def test_the_flow_error_of_a_perfect_prediction_is_zero():
+    truth = _photo_pan()
+    assert flow_endpoint_error(truth.copy(), truth) == 0.0
+
+
+def test_the_flow_error_of_repeating_the_last_frame_is_the_true_flows_size():
+    truth = _photo_pan()
+    frozen = np.repeat(truth[:1], len(truth), axis=0)
+    assert flow_magnitude(truth) > 0.5
+    assert flow_endpoint_error(frozen, truth) == pytest.approx(flow_magnitude(truth), rel=1e-9)
+
+
+def test_a_prediction_moving_the_wrong_way_scores_worse_than_a_frozen_one():
+    truth = _photo_pan()
+    backwards = truth[::-1]
+    frozen = np.repeat(truth[:1], len(truth), axis=0)
+    assert flow_endpoint_error(backwards, truth) > 1.5 * flow_endpoint_error(frozen, truth)
