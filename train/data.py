@@ -15,14 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from stream.media.clips import EVAL_WORLD_SEED, video_names
+from stream.media.clips import EVAL_WORLD_SEED, HELD_OUT, video_names
 from stream.media.pixels import to_unit
 from stream.media.video_io import probe_video, read_video, resize_center_crop
 from stream.media.worlds import WORLD_FAMILIES, make_world
 
-# Kept out of training entirely, and diverse: a cinepak nature scene, an AV1 clip and the classic
-# h264 "carphone" head-and-shoulders sequence. stream eval measures the VAE on them.
-HELD_OUT: tuple[str, ...] = ("tree.avi", "av1_video.mkv", "carphone_pristine.mp4")
 # Real frames are stored with this short side (times the model size / 64) and cropped from it.
 _WORKING_SCALE = 1.25
 

@@ -23,7 +23,7 @@ import numpy as np
 from flax import nnx
 
 from stream.lab.evaluation import quick_prediction_metrics
-from stream.media.clips import world_clips
+from stream.media.clips import HELD_OUT, world_clips
 from stream.media.pixels import to_unit
 from stream.model.dit import DiT
 from stream.model.layout import teacher_forcing
@@ -32,7 +32,7 @@ from stream.runtime.checkpoint import build_models, is_checkpoint, load_model, s
 from stream.runtime.engine import Engine
 from train.checkpointing import RunDirectory
 from train.config import DiTTraining
-from train.data import HELD_OUT, ClipSampler, Prefetcher, clip_batch, load_clips, video_files
+from train.data import ClipSampler, Prefetcher, clip_batch, load_clips, video_files
 from train.loop import Task
 from train.objectives import dit_loss
 from train.runs import latest_state, total_training

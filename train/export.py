@@ -13,10 +13,10 @@ import numpy as np
 from flax import nnx
 
 from stream.lab.evaluation import run_eval
+from stream.media.clips import HELD_OUT
 from stream.model.vae import CausalVAE
 from stream.runtime.checkpoint import build_models, load_model, save_model
 from stream.runtime.engine import Engine
-from train.data import HELD_OUT
 from train.dit_trainer import FROZEN_VAE
 from train.runs import latest_state, total_training
 

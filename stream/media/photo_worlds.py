@@ -207,15 +207,21 @@ class PhotoWorld:
         """Frames start .. start + count - 1: uint8 (count, S, S, 3)."""
         return np.stack([self.frame(t) for t in range(start, start + count)])
 
-    def flow_at(self, t: float) -> np.ndarray:
-        """The exact forward flow from frame t to frame t + 1: float32 (S, S, 2) (dx, dy)."""
+    def flow_between(self, source: float, target: float) -> np.ndarray:
+        """Where the content at each pixel of frame `source` is in frame `target`, minus the
+        pixel: float32 (S, S, 2) (dx, dy). (t, t + 1) is the forward flow, (t + 1, t) the
+        backward flow that warps frame t into frame t + 1."""
         points = self._pixel_centres  # (S, S, 2)
-        moved = self._from_photo(self._to_photo(points, t), t + 1)  # (S, S, 2)
+        moved = self._from_photo(self._to_photo(points, source), target)  # (S, S, 2)
         flow = moved - points
-        step = self._objects(t + 1) - self._objects(t)  # (K, 2)
-        for k, alpha in enumerate(self._alphas(t)):
+        step = self._objects(target) - self._objects(source)  # (K, 2)
+        for k, alpha in enumerate(self._alphas(source)):
             flow = np.where(alpha[..., None] > 0.5, step[k], flow)
         return flow.astype(np.float32)
+
+    def flow_at(self, t: float) -> np.ndarray:
+        """The exact forward flow from frame t to frame t + 1: float32 (S, S, 2) (dx, dy)."""
+        return self.flow_between(t, t + 1)
 
     def flow(self, start: int, count: int) -> np.ndarray:
         """Forward flows of frames start .. start + count - 1: float32 (count, S, S, 2)."""
