@@ -24,7 +24,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "then generates the requested length and writes it to OUTPUT at the model's frame rate, "
         "in this process (the default) or on a server (--server).",
     )
-    extend.add_argument("input", metavar="INPUT", help="video file (anything FFmpeg reads)")
+    extend.add_argument(
+        "input",
+        metavar="INPUT",
+        help="video file: MP4, MOV, 3GP, MKV, WebM, AVI, MPEG-PS/TS, Ogg, Y4M, WMV, GIF, FLV, ...",
+    )
     extend.add_argument("-o", "--output", required=True, metavar="OUTPUT.mp4", help="mp4 to write")
     length = extend.add_mutually_exclusive_group(required=True)
     length.add_argument("--seconds", type=float, help="seconds to add, at the model's frame rate")

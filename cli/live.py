@@ -20,7 +20,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "model saw it, each continuation where it was asked for, then the input again from "
         "where the continuation started.",
     )
-    live.add_argument("input", metavar="INPUT", help="video file (anything FFmpeg reads)")
+    live.add_argument(
+        "input",
+        metavar="INPUT",
+        help="video file: MP4, MOV, 3GP, MKV, WebM, AVI, MPEG-PS/TS, Ogg, Y4M, WMV, GIF, FLV, ...",
+    )
     add_client_options(live, server_required=True)
     live.add_argument(
         "-o",

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from serve.frames import iter_frames
-from serve.limits import MAX_FRAME_SIDE, VIDEO_FORMATS, Limits
+from serve.limits import MAX_FRAME_SIDE, Limits
 from serve.wire import stream_pb2 as pb
 from serve.wire_session import check_generated, naming, seconds_to_frames
 from stream.media.video_io import DecodeLimits, VideoSource, iter_video, video_fps
@@ -51,9 +51,7 @@ def _batched(
 
 def video_limits(limits: Limits) -> DecodeLimits:
     """What reading an uploaded video may cost."""
-    return DecodeLimits(
-        formats=VIDEO_FORMATS, max_side=MAX_FRAME_SIDE, max_pixels=limits.job_pixels
-    )
+    return DecodeLimits(max_side=MAX_FRAME_SIDE, max_pixels=limits.job_pixels)
 
 
 def session_config(request: pb.ExtendRequest, limits: Limits) -> pb.SessionConfig:

@@ -16,9 +16,6 @@ MAX_FRAME_SIDE = 4096  # pixels per side of any input frame or video picture
 # SessionConfig.guidance. The shipped model's is 300; its explicit Euler step holds up to here and
 # diverges above (measured: at 1e4 the anchor penalty grows x70 per chunk, at 1e6 it is NaN).
 MAX_GUIDANCE = 1000.0
-# Container formats (FFmpeg demuxer names) an uploaded video may be in. Only demuxers that read
-# the bytes they are given: SDP, HLS, concat and friends open other files or network addresses.
-VIDEO_FORMATS = ("mov", "matroska", "avi", "mpegts", "ivf", "flv", "gif", "h264", "hevc", "m4v")
 ECHO_CHARS = 64  # longest piece of a client's text repeated in an error message
 
 DEFAULT_FRAMES_PER_MESSAGE = 256

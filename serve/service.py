@@ -28,13 +28,14 @@ from google.protobuf.message import Message
 from serve.concurrency import Prefetch, SessionSlots, run_step
 from serve.extend_job import input_batches, requested_frames, session_config
 from serve.job_store import JobStore, UnknownJob
-from serve.limits import MAX_FRAME_SIDE, MAX_GUIDANCE, VIDEO_FORMATS
+from serve.limits import MAX_FRAME_SIDE, MAX_GUIDANCE
 from serve.metrics import ServerMetrics
 from serve.settings import ServerSettings
 from serve.wire import stream_pb2 as pb
 from serve.wire import stream_pb2_grpc
 from serve.wire_session import WireSession, model_info
 from stream import Engine
+from stream.media.video_io import VIDEO_FORMATS
 
 _KINDS = "config (first), then frames and extend"
 # A job's progress is written to its store every so many chunks, which keeps it from expiring.

@@ -175,7 +175,7 @@ def test_an_sdp_file_is_not_probed(client):
     started = time.monotonic()
     error = _error(lambda: list(client.extend(sdp, num_frames=1)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "expected a video in one of: mov, matroska" in error.details()
+    assert "expected a video file in one of: mov, matroska" in error.details()
     assert time.monotonic() - started < 2.0
 
 

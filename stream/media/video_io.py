@@ -1,4 +1,5 @@
-"""Video files in and out: decode anything PyAV reads to RGB frames, resize/centre-crop, write MP4.
+"""Video files in and out: decode the containers of VIDEO_FORMATS to RGB frames, resize and
+centre-crop, write MP4.
 
 Reading always uses the first video stream and returns the frames actually stored in it (no
 constant-frame-rate resampling, which duplicates or drops frames). Every failure to find, open,
@@ -24,14 +25,35 @@ import numpy as np
 VideoSource = str | os.PathLike[str] | bytes
 
 _FALLBACK_FPS = 25.0
-_READABLE = "a video file FFmpeg can read (mp4, mkv, webm, avi, mov, ...)"
+# The container formats (FFmpeg demuxer names) a video is read from, on every path, in process and
+# over the wire: those cameras and archives write. mov: MP4, MOV, 3GP; matroska: MKV, WebM; mpeg:
+# MPEG program streams (.mpg, .vob); mpegts: transport streams; ogg; yuv4mpegpipe: Y4M; asf: WMV;
+# then GIF, FLV, IVF and raw H.264, HEVC and MPEG-4 streams. Only demuxers that read the bytes
+# they are given: SDP, HLS, concat and the other protocol demuxers open other files or network
+# addresses, and FFmpeg refuses a format off this list once probed, before it reads a header.
+VIDEO_FORMATS = (
+    "mov",
+    "matroska",
+    "avi",
+    "mpeg",
+    "mpegts",
+    "ogg",
+    "yuv4mpegpipe",
+    "asf",
+    "gif",
+    "flv",
+    "ivf",
+    "h264",
+    "hevc",
+    "m4v",
+)
+_READABLE = f"a video file in one of: {', '.join(VIDEO_FORMATS)}"
 
 
 @dataclasses.dataclass(frozen=True)
 class DecodeLimits:
     """Bounds on what reading untrusted bytes may cost, checked before the cost is paid."""
 
-    formats: tuple[str, ...]  # FFmpeg demuxer names allowed to probe the input (no network ones)
     max_side: int  # largest width or height of a picture, from the header before decoding
     max_pixels: int  # decoded pixels (width * height summed over frames) of the whole read
 
@@ -196,24 +218,21 @@ def _open_video(
     name = _describe(source)
     _check_exists(source, name)
     target = io.BytesIO(source) if name == "<bytes>" else name
-    readable = _READABLE if limits is None else f"a video in one of: {', '.join(limits.formats)}"
-    # The decoder's own cap makes FFmpeg refuse a larger picture before allocating it, also one
-    # that appears after the header (a size change mid-stream).
-    options = (
-        {}
-        if limits is None
-        else {"format_whitelist": ",".join(limits.formats), "max_pixels": str(limits.max_side**2)}
-    )
+    options = {"format_whitelist": ",".join(VIDEO_FORMATS)}
+    if limits is not None:
+        # The decoder's own cap makes FFmpeg refuse a larger picture before allocating it, also
+        # one that appears after the header (a size change mid-stream).
+        options["max_pixels"] = str(limits.max_side**2)
     try:
         container = av.open(target, mode="r", options=options)
     except (av.FFmpegError, OSError) as error:
         raise ValueError(
-            f"{name}: cannot open as a video ({error}); expected {readable}"
+            f"{name}: cannot open as a video ({error}); expected {_READABLE}"
         ) from error
     with container:
         if not container.streams.video:
             kinds = ", ".join(stream.type for stream in container.streams) or "none"
-            raise ValueError(f"{name}: no video stream (streams: {kinds}); expected {readable}")
+            raise ValueError(f"{name}: no video stream (streams: {kinds}); expected {_READABLE}")
         stream = container.streams.video[0]
         if limits is not None:
             _check_picture_size(stream, name, limits.max_side)
