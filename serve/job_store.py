@@ -40,6 +40,10 @@ _ID = re.compile(r"[0-9a-f]{32}")
 _REQUEST = "request.pb"
 _META = "job.json"
 _PARTIAL = ".partial-"  # prefix of a job folder being written
+# A job id is all it takes to resume a job and get its frames, so only the server's user may list
+# the store or read a job: folders rwx------, files rw-------, whatever the umask.
+_FOLDER_MODE = 0o700
+_FILE_MODE = 0o600
 
 JOB_STATES = ("resumable", "complete", "expired")  # what census counts
 
@@ -86,11 +90,12 @@ class JobStore:
             raise ValueError(f"job_store_bytes={max_bytes} is out of range; accepted: >= 1")
         self.directory = pathlib.Path(directory).expanduser()
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(_FOLDER_MODE, parents=True, exist_ok=True)
+            self.directory.chmod(_FOLDER_MODE)  # also a folder made before, or by someone else
         except OSError as error:
             raise ValueError(
-                f"job store {str(self.directory)!r}: cannot create it ({error.strerror}); "
-                "accepted: a writable folder"
+                f"job store {str(self.directory)!r}: cannot create it or make it private "
+                f"({error.strerror}); accepted: a writable folder this user owns"
             ) from error
         self.ttl_seconds = ttl_seconds
         self.max_bytes = max_bytes
@@ -107,9 +112,9 @@ class JobStore:
         self._make_room(len(data) + len(meta))
         job_id = secrets.token_hex(16)
         partial = self.directory / f"{_PARTIAL}{job_id}"
-        partial.mkdir()
-        (partial / _REQUEST).write_bytes(data)
-        (partial / _META).write_text(meta)
+        partial.mkdir(_FOLDER_MODE)
+        _write_private(partial / _REQUEST, data)
+        _write_private(partial / _META, meta.encode())
         active = (partial / _META).stat().st_mtime  # a rename keeps it
         partial.rename(self.directory / job_id)
         self._note(job_id, _Known(active, complete=False))
@@ -141,7 +146,7 @@ class JobStore:
             meta = json.loads((folder / _META).read_text())
             meta["sent"] = max(meta["sent"], sent)
             temporary = folder / f"{_META}.{secrets.token_hex(4)}"
-            temporary.write_text(json.dumps(meta))
+            _write_private(temporary, json.dumps(meta).encode())
             active = temporary.stat().st_mtime
             temporary.replace(folder / _META)
         except FileNotFoundError:
@@ -254,3 +259,10 @@ class JobStore:
                 continue
             found.append((modified, folder, sum(stat.st_size for _, stat in files)))
         return found
+
+
+def _write_private(path: pathlib.Path, data: bytes) -> None:
+    """Writes a new file that only this user can read, from its first byte on."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)

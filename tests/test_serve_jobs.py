@@ -121,6 +121,25 @@ def test_jobs_expire_and_the_store_stays_within_its_size(tmp_path):
     assert time.time() - (tmp_path / third / "job.json").stat().st_mtime < 5
 
 
+def _mode(path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_only_the_servers_user_can_list_the_store_or_read_a_job(tmp_path):
+    previous = os.umask(0o022)  # what most machines run with
+    try:
+        (tmp_path / "existing").mkdir(0o755)
+        for folder in (tmp_path / "new" / "jobs", tmp_path / "existing"):
+            store = JobStore(folder, ttl_seconds=60.0, max_bytes=10_000)
+            job_id = store.create(pb.ExtendRequest(video=bytes(10), num_frames=8), "model", 8)
+            store.progress(job_id, 4)
+            assert _mode(folder) == 0o700 and _mode(folder / job_id) == 0o700
+            assert {_mode(path) for path in (folder / job_id).iterdir()} == {0o600}
+            assert {path.name for path in (folder / job_id).iterdir()} == {"request.pb", "job.json"}
+    finally:
+        os.umask(previous)
+
+
 # A real server process killed mid-job
 
 
