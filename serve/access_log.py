@@ -1,16 +1,18 @@
 """One log line per call, with a request id, and the call counted by its status code.
 
-The request id is the caller's `x-request-id` metadata when it sends a usable one (printable
-ASCII, at most ECHO_CHARS characters) or one made up here; either way it comes back in the
-call's trailing metadata, so a client can quote it and an operator find the line. Lines go to the
-`serve.access` logger, with each value also passed as a field of its own (`extra=`): `stream
-serve` prints them on stderr, as text or, with --log-format json, JSON (serve/log_format.py).
+The request id is the caller's `x-request-id` metadata when it sends a usable one (at most
+ECHO_CHARS of the characters REQUEST_ID_CHARS allows) or one made up here; either way it comes
+back in the call's trailing metadata, so a client can quote it and an operator find the line.
+Lines go to the `serve.access` logger, with each value also passed as a field of its own
+(`extra=`): `stream serve` prints them on stderr, as text or, with --log-format json, JSON
+(serve/log_format.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -22,14 +24,18 @@ from serve.limits import ECHO_CHARS
 from serve.metrics import ServerMetrics
 
 REQUEST_ID_KEY = "x-request-id"
+# Letters, digits and the punctuation of UUIDs, trace ids and paths, but no space, `=`, quote or
+# line break: the text access line is `key=value` pairs split at spaces, and a caller's id must not
+# add a pair or a line to it.
+REQUEST_ID_CHARS = "A-Za-z0-9._:/+@-"
+_USABLE_ID = re.compile(f"[{REQUEST_ID_CHARS}]{{1,{ECHO_CHARS}}}")
 logger = logging.getLogger("serve.access")
 
 
 def request_id(metadata: Any) -> str:
     """The caller's request id if usable, else a new one."""
     for key, value in metadata or ():
-        usable = isinstance(value, str) and 0 < len(value) <= ECHO_CHARS and value.isascii()
-        if key == REQUEST_ID_KEY and usable and value.isprintable():
+        if key == REQUEST_ID_KEY and isinstance(value, str) and _USABLE_ID.fullmatch(value):
             return value
     return uuid.uuid4().hex
 

@@ -7,6 +7,7 @@ import datetime
 import io
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from serve.access_log import request_id
 from serve.background import BackgroundServer
 from serve.client import StreamClient
 from serve.job_store import JobStore
@@ -138,6 +140,50 @@ def test_a_session_sending_chunks_counts_as_generating(server, client, clip):
 
 
 # Logs
+
+
+def _text_access_line(server, metadata) -> tuple[str, dict[str, str]]:
+    """The text access line of one GetModelInfo call sending metadata, and the trailing
+    metadata it got back."""
+    lines = io.StringIO()
+    handler = log_handler("text", lines)
+    access = logging.getLogger("serve.access")
+    level = access.level
+    access.setLevel(logging.INFO)
+    access.addHandler(handler)
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = stream_pb2_grpc.VideoStreamStub(channel)
+            _, call = stub.GetModelInfo.with_call(
+                pb.GetModelInfoRequest(), metadata=metadata, timeout=10
+            )
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    [line] = lines.getvalue().splitlines()
+    return line, dict(call.trailing_metadata())
+
+
+def test_a_request_id_with_spaces_adds_no_field_to_the_text_access_line(server):
+    forged = "x method=Forged code=OK seconds=0 peer=trusted"
+    line, trailing = _text_access_line(server, (("x-request-id", forged),))
+    keys = [pair.split("=", 1)[0] for pair in line.removeprefix("stream serve: ").split(" ")]
+    assert keys == ["request_id", "method", "code", "seconds", "peer"]
+    assert "Forged" not in line and forged not in trailing.values()
+    assert f"request_id={trailing['x-request-id']} method=GetModelInfo code=OK" in line
+
+
+def test_a_request_id_with_a_line_break_or_an_equals_sign_is_replaced():
+    made_up = {
+        request_id([("x-request-id", sent)])
+        for sent in ("a\nrequest_id=b method=Forged", "a=b", "a\tb", "é", "x" * 65, "")
+    }
+    assert len(made_up) == 6 and all(re.fullmatch("[0-9a-f]{32}", rid) for rid in made_up)
+
+
+def test_a_request_id_of_trace_id_characters_is_kept():
+    for sent in ("req-42", "4bf92f35-77b3-4da6-a3ce-929d0e0e4736", "svc/a.b:1+2@z_0", "x" * 64):
+        assert request_id([("x-request-id", sent)]) == sent
 
 
 def test_a_json_access_line_parses_and_carries_the_request_id_the_client_sent(server, caplog):
