@@ -1,7 +1,8 @@
-"""python -m train vae|dit|export: train the engine's models, resume them, ship them.
+"""python -m train vae|dit|motion|export: train the engine's models, resume them, ship them.
 
   python -m train vae --run-dir runs/vae
   python -m train dit --run-dir runs/dit --vae runs/vae
+  python -m train motion --run-dir runs/motion
   python -m train export --dit-run runs/dit --out stream/assets/default_model
 
 A run directory holds train_config.json, metrics.jsonl and Orbax checkpoints; running the same
@@ -19,7 +20,14 @@ from pathlib import Path
 from stream.config import PRESETS
 from stream.media.clips import default_video_dir
 from train.checkpointing import RunDirectory
-from train.config import DiTTraining, OptimConfig, VAETraining, from_dict, to_json
+from train.config import (
+    DiTTraining,
+    MotionTraining,
+    OptimConfig,
+    VAETraining,
+    from_dict,
+    to_json,
+)
 
 
 def _common_options(parser: argparse.ArgumentParser, default_steps: int, default_lr: float):
@@ -141,6 +149,23 @@ def _dit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _motion(args: argparse.Namespace) -> int:
+    from train.loop import train
+    from train.motion_trainer import motion_task
+    from train.sharding import make_mesh
+
+    objective = MotionTraining().objective
+    if args.rollout_steps:
+        objective = dataclasses.replace(objective, rollout_steps=args.rollout_steps)
+    base = MotionTraining(objective=objective)
+    directory, config = _open_run(
+        args, MotionTraining, lambda: _run_config(args, base, 20_000, 1e-3)
+    )
+    folders = (Path(config.run.data.video_dir),) if config.run.data.video_dir else None
+    train(motion_task(config, folders), config.run, directory, make_mesh())
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from train.export import export
 
@@ -202,6 +227,18 @@ def main(argv: list[str] | None = None) -> int:
         "the engine's sampler generates it (default 0; a forward pass per block)",
     )
     dit.set_defaults(run=_dit)
+    motion = commands.add_parser(
+        "motion",
+        help="train the motion predictor (flow + mask, warping the last frame) on photo worlds "
+        "with exact flow and real clips (both shared folders, held-out clips excluded)",
+    )
+    _common_options(motion, 20_000, 1e-3)
+    motion.add_argument(
+        "--rollout-steps",
+        type=int,
+        help="frames predicted and fed back per training clip (default 6)",
+    )
+    motion.set_defaults(run=_motion)
     export = commands.add_parser(
         "export", help="write a model folder (the DiT run's frozen VAE + its latest DiT)"
     )

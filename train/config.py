@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from stream.config import SMALL, EngineConfig
+from stream.model.motion_net import MotionConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +79,24 @@ class DiTObjective:
     rollout: float = 0.0
 
 
+@dataclasses.dataclass(frozen=True)
+class MotionObjective:
+    # Frames predicted per clip, each fed back as the next step's last frame (after 2 real ones).
+    rollout_steps: int = 6
+    pyramid_levels: int = 3  # Laplacian pyramid levels of the photometric Charbonnier loss
+    difference_weight: float = 0.5  # Charbonnier of frame-to-frame change against the truth's
+    # Charbonnier of flow error, in pixels, where the flow is known (photo worlds; real clips,
+    # run.data.real_ratio of the batch, carry no flow, only the pictures).
+    flow_weight: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.rollout_steps < 1 or self.pyramid_levels < 1:
+            raise ValueError(
+                f"MotionObjective: rollout_steps={self.rollout_steps} and "
+                f"pyramid_levels={self.pyramid_levels} must be >= 1"
+            )
+
+
 def to_json(config: Any) -> str:
     return json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True)
 
@@ -120,3 +139,10 @@ class DiTTraining:
                 f"sampler.context_noise={level} exceeds objective.context_noise={trained}: "
                 "the model would be asked for context noise it never saw"
             )
+
+
+@dataclasses.dataclass(frozen=True)
+class MotionTraining:
+    run: RunConfig = RunConfig()
+    objective: MotionObjective = MotionObjective()
+    motion: MotionConfig = MotionConfig()
