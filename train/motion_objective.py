@@ -25,7 +25,7 @@ def charbonnier(x: jax.Array) -> jax.Array:
 
 
 def _halve(x: jax.Array) -> jax.Array:
-    """2x2 average pooling over the two axes before the channels: (..., H, W, C) -> (..., H/2, W/2, C)."""
+    """2x2 average pooling of the two axes before the channels: (..., H, W, C) -> half each."""
     *lead, h, w, c = x.shape
     return x.reshape(*lead, h // 2, 2, w // 2, 2, c).mean((-4, -2))
 
