@@ -21,13 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
 
 from serve.access_log import AccessLogInterceptor
 from serve.auth import BearerTokenInterceptor
 from serve.concurrency import SessionSlots, run_blocking
 from serve.job_store import JobStore
 from serve.metrics import ServerMetrics
+from serve.reflection import enable_reflection
 from serve.service import VideoStreamService
 from serve.settings import ServerSettings
 from serve.undecodable import UndecodableRequestInterceptor
@@ -90,12 +90,8 @@ class StreamServer:
         )
         stream_pb2_grpc.add_VideoStreamServicer_to_server(self.service, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        reflection.enable_server_reflection(
-            [
-                SERVICE_NAME,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
+        enable_reflection(
+            [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name],
             self._server,
         )
 

@@ -13,7 +13,7 @@ import grpc
 import numpy as np
 import pytest
 from google.protobuf import descriptor_pb2
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 
 from serve.background import BackgroundServer
 from serve.client import StreamClient, frames_message
@@ -59,11 +59,17 @@ def test_health_reports_serving_after_warm_up(server, client):
     assert client.health(service="") == "SERVING"
 
 
-def test_reflection_lists_the_service_and_health(server):
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+def test_reflection_v1_and_v1alpha_list_the_service_and_health(server, version):
     with grpc.insecure_channel(server.target) as channel:
-        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        # v1's messages are v1alpha's, field for field: the same classes call either
+        reflection = channel.stream_stream(
+            f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
         request = reflection_pb2.ServerReflectionRequest(list_services="")
-        (response,) = list(reflection.ServerReflectionInfo(iter([request]), timeout=10))
+        (response,) = list(reflection(iter([request]), timeout=10))
     names = {service.name for service in response.list_services_response.service}
     assert {"stream.v1.VideoStream", "grpc.health.v1.Health"} <= names
 
