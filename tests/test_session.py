@@ -137,3 +137,40 @@ def test_bad_frame_counts_are_refused(tiny_engine, clip, count):
 def test_bad_session_options_name_the_field(tiny_engine, options, field):
     with pytest.raises(ValueError, match=field):
         tiny_engine.open(**options)
+
+
+def _nearest_in_time(frames: int, source_fps: float, model_fps: float) -> list[int]:
+    """The source frame each model frame shows: the one nearest in time, a tie to the earlier."""
+    count = int((frames - 0.5) * model_fps / source_fps) + 1
+    return [int(np.ceil(k * source_fps / model_fps - 0.5)) for k in range(count)]
+
+
+def test_frames_pushed_with_their_fps_are_resampled_to_the_models_rate(tiny_engine, clip):
+    model_fps = tiny_engine.config.fps
+    picks = _nearest_in_time(len(clip), 25.0, model_fps)
+    assert len(picks) < len(clip)  # 25 fps to the model's slower rate drops frames
+    at_25 = tiny_engine.open(seed=3)
+    at_25.push(clip, fps=25)
+    resampled = tiny_engine.open(seed=3)
+    resampled.push(clip[picks])
+    assert at_25.frames_pushed == len(picks)
+    np.testing.assert_array_equal(at_25.extend(8), resampled.extend(8))
+
+
+def test_frames_pushed_with_their_fps_in_any_split_give_the_same_session(tiny_engine, clip):
+    whole = tiny_engine.open(seed=3)
+    whole.push(clip, fps=25)
+    split = tiny_engine.open(seed=3)
+    for start, stop in [(0, 1), (1, 2), (2, 7), (7, len(clip))]:  # (1, 2) gives no frame
+        split.push(clip[start:stop], fps=25)
+    assert split.frames_pushed == whole.frames_pushed
+    np.testing.assert_array_equal(split.extend(8), whole.extend(8))
+
+
+@pytest.mark.parametrize("fps", [0, -16, 1e9, float("nan"), "25"])
+def test_a_bad_fps_is_refused_by_name_and_the_session_still_works(tiny_engine, clip, fps):
+    session = tiny_engine.open()
+    with pytest.raises(ValueError, match="^fps="):
+        session.push(clip, fps=fps)
+    session.push(clip, fps=16)
+    assert session.frames_pushed == len(clip)

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 
 from stream.config import EngineConfig
+from stream.media.frame_rate import FrameRateConverter, check_fps
 from stream.media.video_io import resize_center_crop
 from stream.metrics import psnr_from_mse
 from stream.model.vae import TEMPORAL_FACTOR
@@ -173,6 +174,7 @@ class Session:
         self.chunks_generated = 0
         self.last_chunk: ChunkInfo | None = None
         self._pending: list[np.ndarray] = []  # pushed frames waiting for a complete group
+        self._frame_rate: FrameRateConverter | None = None  # of the pushes at the last fps
         self._encoder = engine.new_encoder_state()
         self._real = engine.new_timeline()  # built from pushed frames only
         self._latent_count = 0
@@ -192,9 +194,16 @@ class Session:
         """Real latent frames committed so far."""
         return self._latent_count
 
-    def push(self, frames: np.ndarray) -> None:
-        """Append real frames, uint8 (N, H, W, 3) of any size (resized and centre-cropped)."""
-        frames = self._prepare(_check_frames(frames))
+    def push(self, frames: np.ndarray, fps: float | None = None) -> None:
+        """Append real frames, uint8 (N, H, W, 3) of any size (resized and centre-cropped), shot
+        at fps frames per second (None: the model's). Frames at another rate are resampled to
+        the model's as the wire's source_fps is (each model frame takes the frame nearest in
+        time), so motion keeps its speed; pushes at one rate in any split give the same frames,
+        and a push at another rate starts that rate's clock anew."""
+        frames = self._resampled(_check_frames(frames), fps)
+        if not len(frames):
+            return  # a downsampled push may give no frame at the model's rate yet
+        frames = self._prepare(frames)
         if self._prediction is not None:
             self._scored, self._prediction, self._score = self._prediction, None, _Score()
         with self.engine.batcher.active():
@@ -224,6 +233,16 @@ class Session:
         return self._stream(num_frames)
 
     # Internals
+
+    def _resampled(self, frames: np.ndarray, fps: float | None) -> np.ndarray:
+        """frames at fps -> the frames at the model's rate they give, (M, H, W, 3), M >= 0."""
+        if fps is None:
+            self._frame_rate = None
+            return frames
+        fps = check_fps(fps, "fps")
+        if self._frame_rate is None or self._frame_rate.source_fps != fps:
+            self._frame_rate = FrameRateConverter(fps, self.engine.config.fps)
+        return self._frame_rate(frames)
 
     def _prepare(self, frames: np.ndarray) -> np.ndarray:
         size = self.engine.config.image_size
