@@ -90,8 +90,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from stream import Engine
     from stream.lab.ablation import with_sampler
-    from stream.lab.evaluation import format_report, run_eval
-    from stream.media.clips import VIDEO_SUFFIXES, video_names
+    from stream.lab.evaluation import format_report, motion_clips, run_eval
+    from stream.media.clips import VIDEO_SUFFIXES, default_video_dirs, video_names
 
     video_dir = pathlib.Path(args.video_dir) if args.video_dir else None
     clips = None
@@ -115,6 +115,12 @@ def run(args: argparse.Namespace) -> int:
     if changes:
         engine = with_sampler(engine, **changes)
     sheet_dir = pathlib.Path(args.sheet) if args.sheet else None
+    size = engine.config.image_size
+    if clips is None:
+        folders = [video_dir] if video_dir else default_video_dirs()
+        moving = motion_clips(size, folders)
+    else:
+        moving = motion_clips(size, [video_dir], clips)
     metrics = run_eval(
         engine,
         video_dir,
@@ -122,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         anchor=args.anchor,
         sheet_dir=sheet_dir,
         clips=clips,
+        moving_clips=moving,
     )
     print(json.dumps(metrics, indent=2) if args.json else format_report(engine, metrics))
     if sheet_dir is not None:

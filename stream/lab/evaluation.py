@@ -40,6 +40,13 @@
     prediction that erases them can score: only a margin above it shows sprites were kept;
   - worlds_sharpness_c<h>, worlds_motion_c<h>, worlds_jump_ratio: as for real clips, geometric
     mean over worlds.
+  Motion on the held-out real clips (stream.media.clips.HELD_OUT, found in the shared folders),
+  each given its first 33 frames and continued 32 (stream/lab/motion_eval.py says how):
+  - motion_{psnr,repeat_psnr,flow_epe,repeat_flow_epe,flow_ratio,motion}_f<a>_<b>: means over
+    clips at frames a-b ahead (1-8, 9-16, 17-32); motion_worst_margin_f<a>_<b>: the worst clip's
+    PSNR minus repeat-last's; motion_motion_log_error_f1_16: mean |ln motion ratio| over
+    frames 1-16; motion_jump: the step into the first predicted frame over the mean step of the
+    given frames; motion_margin_f1_8_<clip>: one clip's PSNR minus repeat-last's at frames 1-8.
 `stream eval --sheet DIR` also writes a contact sheet PNG per held-out clip and per world:
 truth, the model, the VAE's reconstruction and the latent repeat at a few frames ahead.
 `quick_prediction_metrics` measures a few of these cheaply, for a training loop's periodic eval.
@@ -50,6 +57,7 @@ give the same numbers.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,11 +67,21 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
+from stream.lab.motion_eval import (
+    BANDS,
+    CONTEXT_FRAMES,
+    CONTINUATION_FRAMES,
+    band_name,
+    engine_predictor,
+    motion_report,
+)
 from stream.lab.stages import Stages
 from stream.media.clips import (
     EVAL_WORLD_SEED,
+    HELD_OUT,
     default_video_dir,
     eval_worlds,
+    find_clips,
     read_clips,
     video_clips,
     world_clips,
@@ -71,6 +89,7 @@ from stream.media.clips import (
 )
 from stream.media.contact_sheet import write_contact_sheet
 from stream.media.pixels import to_uint8, to_unit
+from stream.media.video_io import read_video
 from stream.metrics import (
     chunk_span,
     context_distances,
@@ -441,6 +460,44 @@ def quick_prediction_metrics(
     return real_clip_scores(engine, loaded, history_latents, anchor, horizons, seeds, prefix)
 
 
+def motion_clips(
+    size: int, folders: Sequence[Path], names: Sequence[str] = HELD_OUT
+) -> dict[str, np.ndarray]:
+    """The named clips found in `folders`, first 33 + 32 frames at the model's size; says on
+    stderr which are missing or too short, and why."""
+    needed = CONTEXT_FRAMES + CONTINUATION_FRAMES
+    found = find_clips(names, folders)
+    missing = [name for name in names if name not in found]
+    if missing:
+        tqdm.write(
+            f"eval: {len(missing)} of {len(names)} held-out clips are not in "
+            f"{', '.join(map(str, folders))} and are left out of the motion measures: "
+            f"{', '.join(missing)}",
+            file=sys.stderr,
+        )
+    clips = {
+        name: read_video(path, size=size, max_frames=needed)[0] for name, path in found.items()
+    }
+    short = [name for name, clip in clips.items() if len(clip) < needed]
+    if short:
+        tqdm.write(
+            f"eval: left out of the motion measures, shorter than {needed} frames: "
+            f"{', '.join(short)}",
+            file=sys.stderr,
+        )
+    return {name: clip for name, clip in clips.items() if len(clip) >= needed}
+
+
+def motion_scores(engine: Engine, clips: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """The motion measures of the engine's default sessions on the clips, keys "motion_*"."""
+    summary, per_clip, _ = motion_report(engine_predictor(engine), clips, desc="eval motion")
+    metrics = {f"motion_{name}": value for name, value in summary.items()}
+    for clip, measures in per_clip.items():
+        margin = measures["psnr_f1_8"] - measures["repeat_psnr_f1_8"]
+        metrics[f"motion_margin_f1_8_{clip}"] = margin
+    return metrics
+
+
 def run_eval(
     engine: Engine,
     video_dir: Path | None = None,
@@ -449,13 +506,21 @@ def run_eval(
     anchor: str = DEFAULT_ANCHOR,
     sheet_dir: Path | None = None,
     clips: Sequence[str] | None = None,
+    moving_clips: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Every model-card metric as a flat dict name -> float; with sheet_dir, contact sheets. The
     real clips judged are `clips` in video_dir, by default the model's held-out clips found
-    there."""
+    there; the motion measures are taken on `moving_clips` (motion_clips gives them)."""
     video_dir = video_dir or default_video_dir()
     size = engine.config.image_size
     held_out = list(clips) if clips is not None else _held_out(engine, video_dir)
+    if not held_out:
+        named = ", ".join(engine.info.get("held_out", [])) or "none named"
+        tqdm.write(
+            f"eval: none of the model's held-out clips ({named}) is in {video_dir}: "
+            "the held-out real-clip measures are left out",
+            file=sys.stderr,
+        )
     metrics: dict[str, float] = {}
     with tqdm(total=2 + worlds + len(held_out), desc="eval", unit="part") as progress:
         for name, value in vae_scores(engine, world_clips(size, 33, worlds, start=40)).items():
@@ -478,6 +543,8 @@ def run_eval(
                     engine, real, history_latents, anchor, progress=progress, sheet_dir=sheet_dir
                 )
             )
+    if moving_clips:
+        metrics.update(motion_scores(engine, moving_clips))
     return metrics
 
 
@@ -581,6 +648,26 @@ def format_report(engine: Engine, metrics: dict[str, float]) -> str:
                 + [r.value(f"context_truth_mad_c{h}")]
                 for h in SHORT_HORIZONS
             ],
+        )
+    if r.has("motion_jump"):
+        lines += r.table(
+            "Motion on held-out real clips (33 frames given, 32 predicted; means over clips):",
+            ["frames ahead", "model", "repeat last frame", "worst clip vs repeat"]
+            + ["flow error", "repeat's (true flow)", "flow ratio", "motion ratio"],
+            [
+                [f"{band[0]}-{band[1]}"]
+                + [
+                    r.value(f"motion_{n}_{band_name(band)}", " dB")
+                    for n in ("psnr", "repeat_psnr", "worst_margin")
+                ]
+                + [
+                    r.value(f"motion_{n}_{band_name(band)}", " px")
+                    for n in ("flow_epe", "repeat_flow_epe")
+                ]
+                + [r.value(f"motion_{n}_{band_name(band)}") for n in ("flow_ratio", "motion")]
+                for band in BANDS
+            ]
+            + [["jump ratio", r.value("motion_jump"), "", "", "", "", "", ""]],
         )
     rest = [k for k in metrics if k not in r.shown]
     lines += r.table(
