@@ -174,3 +174,23 @@ def test_a_bad_fps_is_refused_by_name_and_the_session_still_works(tiny_engine, c
         session.push(clip, fps=fps)
     session.push(clip, fps=16)
     assert session.frames_pushed == len(clip)
+
+
+def test_last_chunk_names_the_first_frame_and_length_of_the_piece_just_yielded(tiny_engine, clip):
+    session = tiny_engine.open()
+    session.push(clip)
+    handed_out = len(clip)
+    for ask in (3, 8, 2, 13):  # pieces cut from the middle of chunks, and whole chunks
+        for piece in session.stream(ask):
+            assert session.last_chunk.first_frame == handed_out
+            assert session.last_chunk.num_frames == len(piece)
+            handed_out += len(piece)
+
+
+def test_pieces_of_one_chunk_carry_that_chunks_index(tiny_engine, clip):
+    session = tiny_engine.open()
+    session.push(clip)
+    first = session.extend(3)
+    first_index = session.last_chunk.index
+    list(session.stream(len(first)))
+    assert session.last_chunk.index == first_index

@@ -38,9 +38,12 @@ MAX_SEED = 2**32 - 1  # JAX keys hold 32 bits of a seed: larger seeds would repe
 
 @dataclasses.dataclass(frozen=True)
 class ChunkInfo:
+    """The piece `stream` yielded last and the chunk it came from (a piece is a whole chunk, or
+    part of one when an extension asks for fewer frames than a chunk holds)."""
+
     index: int  # chunk number within the session's predictions, from 0
-    first_frame: int  # pixel index (in the session's video) of the chunk's first new frame
-    num_frames: int
+    first_frame: int  # pixel index (in the session's video) of the piece's first frame
+    num_frames: int  # frames of the piece
     latency_ms: float  # wall time to denoise, commit and decode the chunk
     anchor_penalty: float  # mean C(z_t, z_0) over the chunk's latent frames
 
@@ -60,8 +63,9 @@ class PredictionError:
 class _Prediction:
     timeline: Timeline  # forked from the real one, continued by every chunk
     next_latent: int  # latent index of the timeline's next frame
-    next_frame: int  # pixel index of the next frame to hand out
+    next_frame: int  # pixel index of the frame after the last one generated
     ready: list[np.ndarray]  # generated frames not yet handed out, in order
+    chunk: ChunkInfo | None  # the last chunk generated, its piece being all its new frames
     latents: dict[int, np.ndarray]  # latent index -> predicted latent (h, w, C), for scoring
     pixels: dict[int, np.ndarray]  # pixel index -> predicted frame, for scoring
 
@@ -223,9 +227,10 @@ class Session:
         """The frames of extend(num_frames), yielded chunk by chunk as they are made.
 
         Each yielded piece comes from exactly one generated chunk, and `last_chunk` describes
-        that chunk when the piece is yielded. The first chunk after a push that left frames
-        waiting for a complete group of 4 skips those frames (they were pushed, so they are not
-        predicted), so it yields fewer than frames_per_chunk frames.
+        the piece (its first frame and length) and that chunk when the piece is yielded. The
+        first chunk after a push that left frames waiting for a complete group of 4 skips those
+        frames (they were pushed, so they are not predicted), so it yields fewer than
+        frames_per_chunk frames.
         """
         num_frames = _check_count("num_frames", num_frames, 1)
         if self._latent_count == 0:
@@ -283,6 +288,7 @@ class Session:
             next_latent=self._latent_count,
             next_frame=self.frames_pushed,
             ready=[],
+            chunk=None,
             latents={},
             pixels={},
         )
@@ -295,9 +301,13 @@ class Session:
             while num_frames > 0:
                 if not prediction.ready:
                     self._generate_chunk(prediction)
+                first = prediction.next_frame - len(prediction.ready)
                 out = prediction.ready[:num_frames]
                 prediction.ready = prediction.ready[num_frames:]
                 num_frames -= len(out)
+                self.last_chunk = dataclasses.replace(
+                    prediction.chunk, first_frame=first, num_frames=len(out)
+                )
                 yield np.stack(out)
 
     def _generate_chunk(self, prediction: _Prediction) -> None:
@@ -323,7 +333,7 @@ class Session:
         prediction.ready.extend(frame for _, frame in keep)
         if keep:
             prediction.next_frame = keep[-1][0] + 1
-        self.last_chunk = ChunkInfo(
+        prediction.chunk = ChunkInfo(
             index=self.chunks_generated,
             first_frame=keep[0][0] if keep else prediction.next_frame,
             num_frames=len(keep),
