@@ -43,14 +43,17 @@ def test_repeating_the_last_frame_scores_the_true_flow_and_no_motion():
         assert summary[f"motion_{name}"] == 0.0
         assert summary[f"worst_margin_{name}"] == 0.0
     assert per_clip["pan"]["jump"] == 0.0
+    assert per_clip["pan"]["long_colour_shift"] == 0.0  # the last frame's own colour
 
 
-def test_motion_scores_report_every_band_for_an_engine(tiny_engine):
-    metrics = motion_scores(tiny_engine, {"pan": _pan(size=32)})
+def test_motion_scores_report_every_band_for_an_engine_and_draw_a_sheet(tiny_engine, tmp_path):
+    metrics = motion_scores(tiny_engine, {"pan": _pan(size=32)}, sheet_dir=tmp_path)
+    assert (tmp_path / "motion_pan.png").stat().st_size > 1000
     for band in BANDS:
         for measure in ("psnr", "repeat_psnr", "flow_epe", "flow_ratio", "motion", "worst_margin"):
             assert np.isfinite(metrics[f"motion_{measure}_{band_name(band)}"])
     assert "motion_margin_f1_8_pan" in metrics
+    assert np.isfinite(metrics["motion_long_sharpness"])
 
 
 def test_missing_clips_are_named_with_where_they_were_looked_for(tmp_path, capsys):

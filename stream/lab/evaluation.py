@@ -46,7 +46,9 @@
     clips at frames a-b ahead (1-8, 9-16, 17-32); motion_worst_margin_f<a>_<b>: the worst clip's
     PSNR minus repeat-last's; motion_motion_log_error_f1_16: mean |ln motion ratio| over
     frames 1-16; motion_jump: the step into the first predicted frame over the mean step of the
-    given frames; motion_margin_f1_8_<clip>: one clip's PSNR minus repeat-last's at frames 1-8.
+    given frames; motion_long_{sharpness,colour_shift}: the last second of a 10-second
+    extension against the given frames; motion_margin_f1_8_<clip>: one clip's PSNR minus
+    repeat-last's at frames 1-8. With --sheet, a motion sheet per clip (motion_<clip>.png).
 `stream eval --sheet DIR` also writes a contact sheet PNG per held-out clip and per world:
 truth, the model, the VAE's reconstruction and the latent repeat at a few frames ahead.
 `quick_prediction_metrics` measures a few of these cheaply, for a training loop's periodic eval.
@@ -74,6 +76,7 @@ from stream.lab.motion_eval import (
     band_name,
     engine_predictor,
     motion_report,
+    write_motion_sheet,
 )
 from stream.lab.stages import Stages
 from stream.media.clips import (
@@ -488,9 +491,23 @@ def motion_clips(
     return {name: clip for name, clip in clips.items() if len(clip) >= needed}
 
 
-def motion_scores(engine: Engine, clips: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """The motion measures of the engine's default sessions on the clips, keys "motion_*"."""
-    summary, per_clip, _ = motion_report(engine_predictor(engine), clips, desc="eval motion")
+def motion_scores(
+    engine: Engine, clips: Mapping[str, np.ndarray], sheet_dir: Path | None = None
+) -> dict[str, float]:
+    """The motion measures of the engine's default sessions on the clips, keys "motion_*";
+    with sheet_dir, a motion contact sheet per clip."""
+    summary, per_clip, continuations = motion_report(
+        engine_predictor(engine), clips, desc="eval motion"
+    )
+    if sheet_dir is not None:
+        sheet_dir.mkdir(parents=True, exist_ok=True)
+        for name, clip in clips.items():
+            write_motion_sheet(
+                sheet_dir / f"motion_{name}.png",
+                clip,
+                {"model": continuations[name]},
+                f"{engine.name}: {name}, {CONTEXT_FRAMES} frames given",
+            )
     metrics = {f"motion_{name}": value for name, value in summary.items()}
     for clip, measures in per_clip.items():
         margin = measures["psnr_f1_8"] - measures["repeat_psnr_f1_8"]
@@ -544,7 +561,7 @@ def run_eval(
                 )
             )
     if moving_clips:
-        metrics.update(motion_scores(engine, moving_clips))
+        metrics.update(motion_scores(engine, moving_clips, sheet_dir))
     return metrics
 
 
@@ -667,7 +684,19 @@ def format_report(engine: Engine, metrics: dict[str, float]) -> str:
                 + [r.value(f"motion_{n}_{band_name(band)}") for n in ("flow_ratio", "motion")]
                 for band in BANDS
             ]
-            + [["jump ratio", r.value("motion_jump"), "", "", "", "", "", ""]],
+            + [["jump ratio", r.value("motion_jump"), "", "", "", "", "", ""]]
+            + [
+                [
+                    "10 s: sharpness, colour shift",
+                    r.value("motion_long_sharpness"),
+                    r.value("motion_long_colour_shift"),
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
+            ],
         )
     rest = [k for k in metrics if k not in r.shown]
     lines += r.table(

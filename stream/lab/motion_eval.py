@@ -10,7 +10,10 @@ against the clip's true frames and against repeating the last given frame:
 - motion: mean frame-to-frame change of the prediction over the truth's (a frozen prediction
   scores 0, a dissolving one little, invented motion above 1);
 - jump: the step from the last given frame into the first predicted one over the mean step of the
-  given frames (a cut or a washed-out first frame scores far above 1).
+  given frames (a cut or a washed-out first frame scores far above 1);
+- long_sharpness, long_colour_shift: in the last second of a 10-second extension, the sharpness
+  over the given frames' and the largest shift of a channel's mean colour from the last given
+  frame (a picture that dissolves or drifts to brown mottle fails both).
 The first step of each band is from the frame before it (the last given frame for the first band).
 Summaries over clips: the mean of the dB values and of the flow ratios, the worst clip's margin
 over repeat-last, and the mean |ln motion| over frames 1-16.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jax.numpy as jnp
@@ -27,11 +31,13 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
+from stream.media.contact_sheet import write_contact_sheet
 from stream.media.pixels import to_uint8, to_unit
 from stream.metrics import (
     flow_endpoint_error,
     flow_magnitude,
     frame_psnr,
+    laplacian_variance,
     mean_abs_difference,
     mean_motion,
     motion_ratio,
@@ -46,22 +52,27 @@ CONTEXT_FRAMES = 33  # frame 0 and eight groups of 4: nine latent frames
 CONTINUATION_FRAMES = 32
 BANDS: tuple[tuple[int, int], ...] = ((1, 8), (9, 16), (17, 32))  # frames ahead, 1-based, inclusive
 
-# context uint8 (C, S, S, 3) -> continuation uint8 (CONTINUATION_FRAMES, S, S, 3)
-Predictor = Callable[[np.ndarray], np.ndarray]
+# A 10-second extension at the model's 16 frames per second; its last second is judged.
+LONG_FRAMES = 160
+LONG_TAIL = 16
+SHEET_AHEAD = (1, 4, 8, 16, 24, 32, 80, 160)  # frames ahead shown on a motion contact sheet
+
+# (context uint8 (C, S, S, 3), count) -> continuation uint8 (count, S, S, 3)
+Predictor = Callable[[np.ndarray, int], np.ndarray]
 
 
-def repeat_predictor(context: np.ndarray) -> np.ndarray:
+def repeat_predictor(context: np.ndarray, count: int) -> np.ndarray:
     """The trivial baseline: the last given frame, again and again."""
-    return np.repeat(context[-1:], CONTINUATION_FRAMES, axis=0)
+    return np.repeat(context[-1:], count, axis=0)
 
 
 def engine_predictor(engine: Engine, seed: int = 0) -> Predictor:
     """A session of `engine` at its defaults: push the context, extend."""
 
-    def predict(context: np.ndarray) -> np.ndarray:
+    def predict(context: np.ndarray, count: int) -> np.ndarray:
         session = engine.open(seed=seed)
         session.push(context)
-        return session.extend(CONTINUATION_FRAMES)
+        return session.extend(count)
 
     return predict
 
@@ -71,17 +82,15 @@ def motion_net_predictor(model: MotionNet, steps_per_call: int = 8) -> Predictor
     frames fed back unrounded, as in training), `steps_per_call` (>= 2) frames per call."""
     step = nnx.jit(lambda m, a, b: rollout(m, a, b, steps_per_call)[0])
 
-    def predict(context: np.ndarray) -> np.ndarray:
+    def predict(context: np.ndarray, count: int) -> np.ndarray:
         pair = jnp.asarray(to_unit(context[-2:]))[:, None]  # (2, 1, S, S, 3)
         previous, last = pair[0], pair[1]
         pieces = []
-        for _ in range(-(-CONTINUATION_FRAMES // steps_per_call)):
+        for _ in range(-(-count // steps_per_call)):
             frames = step(model, previous, last)  # (1, steps, S, S, 3)
             pieces.append(np.asarray(to_uint8(frames[0])))
-            previous, last = (
-                (frames[:, -2], frames[:, -1]) if steps_per_call > 1 else (last, frames[:, -1])
-            )
-        return np.concatenate(pieces)[:CONTINUATION_FRAMES]
+            previous, last = frames[:, -2], frames[:, -1]
+        return np.concatenate(pieces)[:count]
 
     return predict
 
@@ -90,16 +99,33 @@ def band_name(band: tuple[int, int]) -> str:
     return f"f{band[0]}_{band[1]}"
 
 
+def long_measures(context: np.ndarray, extension: np.ndarray) -> dict[str, float]:
+    """Does a long extension keep the scene? In its last LONG_TAIL frames: sharpness (variance
+    of the Laplacian) over the given frames', and the largest shift of a channel's mean colour
+    (0-255) from the last given frame's."""
+    tail = extension[-LONG_TAIL:].astype(np.float64)
+    colour = tail.mean((0, 1, 2)) - context[-1].astype(np.float64).mean((0, 1))  # (3,)
+    return {
+        "long_sharpness": ratio(
+            float(laplacian_variance(tail).mean()), float(laplacian_variance(context).mean())
+        ),
+        "long_colour_shift": float(np.abs(colour).max()),
+    }
+
+
 def clip_measures(
     context: np.ndarray, predicted: np.ndarray, truth: np.ndarray
 ) -> dict[str, float]:
-    """Every measure of one continuation: context (C, S, S, 3), predicted and truth (T, S, S, 3)
-    uint8. Keys "<measure>_<band>" and "jump"."""
+    """Every measure of one continuation: context (C, S, S, 3), predicted (at least T frames)
+    and truth (T, S, S, 3), uint8. Keys "<measure>_<band>" and "jump"; with a LONG_FRAMES
+    prediction, long_measures' too."""
+    measures = long_measures(context, predicted) if len(predicted) >= LONG_FRAMES else {}
+    predicted = predicted[: len(truth)]
     last = context[-1:]
     predicted_run = np.concatenate([last, predicted])  # (T + 1, S, S, 3)
     true_run = np.concatenate([last, truth])
     repeat_run = np.repeat(last, len(true_run), axis=0)
-    measures = {"jump": ratio(mean_abs_difference(predicted[0], last[0]), mean_motion(context))}
+    measures["jump"] = ratio(mean_abs_difference(predicted[0], last[0]), mean_motion(context))
     for band in BANDS:
         span = slice(band[0] - 1, band[1] + 1)  # the frame before the band, then the band
         name = band_name(band)
@@ -135,14 +161,38 @@ def summarise(per_clip: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
 
 
 def motion_report(
-    predictor: Predictor, clips: Mapping[str, np.ndarray], desc: str = "motion"
+    predictor: Predictor,
+    clips: Mapping[str, np.ndarray],
+    desc: str = "motion",
+    long: bool = True,
 ) -> tuple[dict[str, float], dict[str, dict[str, float]], dict[str, np.ndarray]]:
     """(summary, measures per clip, continuation per clip) of `predictor` on uint8 clips
-    (>= CONTEXT_FRAMES + CONTINUATION_FRAMES frames each)."""
+    (>= CONTEXT_FRAMES + CONTINUATION_FRAMES frames each); `long`: a LONG_FRAMES extension, the
+    first CONTINUATION_FRAMES of which are judged against the truth."""
     per_clip, continuations = {}, {}
+    count = LONG_FRAMES if long else CONTINUATION_FRAMES
     for name, clip in tqdm(clips.items(), desc=desc, unit="clip"):
         context = clip[:CONTEXT_FRAMES]
         truth = clip[CONTEXT_FRAMES : CONTEXT_FRAMES + CONTINUATION_FRAMES]
-        continuations[name] = predictor(context)
+        continuations[name] = predictor(context, count)
         per_clip[name] = clip_measures(context, continuations[name], truth)
     return summarise(per_clip), per_clip, continuations
+
+
+def write_motion_sheet(
+    path: Path, clip: np.ndarray, continuations: Mapping[str, np.ndarray], title: str
+) -> Path:
+    """A contact sheet: the truth (where the clip has it) and each continuation at SHEET_AHEAD
+    frames ahead, the last given frame first."""
+    last = clip[CONTEXT_FRAMES - 1]
+    longest = max(len(c) for c in continuations.values())
+    ahead = [a for a in SHEET_AHEAD if a <= longest]
+    blank = np.full_like(last, 255)
+
+    def row(frames: np.ndarray) -> np.ndarray:
+        picked = [frames[a - 1] if a <= len(frames) else blank for a in ahead]
+        return np.stack([last, *picked])
+
+    rows = [("truth", row(clip[CONTEXT_FRAMES:]))]
+    rows += [(name, row(frames)) for name, frames in continuations.items()]
+    return write_contact_sheet(path, rows, ["last given"] + [f"+{a}" for a in ahead], title)
