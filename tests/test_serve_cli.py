@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from cli import main
+from cli.info import info_lines
 from serve.background import BackgroundServer
 from serve.settings import ServerSettings
 from stream import Engine
+from stream.config import TINY
 from stream.media.boundary_marker import MARK_RGB
 from stream.media.video_io import probe_video, read_video, write_mp4
 from stream.media.worlds import make_world
@@ -135,6 +137,39 @@ def test_info_prints_the_servers_model_as_json(server, capsys):
     assert main(["info", "--server", server.target, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert (info["name"], info["image_size"], info["frames_per_chunk"]) == ("tiny-test", 32, 8)
+
+
+def test_info_prints_one_metric_a_line_grouped_by_its_first_word_with_values_aligned():
+    metrics = {"real_motion_c1": 0.1, "worlds_jump_ratio": 12.5, "real_psnr_c1_tree.avi": 28.49}
+    lines = info_lines({"name": "m", "anchor_modes": ["none", "both"], "metrics": metrics})
+    assert lines[:3] == ["name: m", "anchor_modes: none, both", "metrics (3):"]
+    assert [line.split() for line in lines[3:]] == [
+        ["real"],
+        ["real_motion_c1", "0.1"],
+        ["real_psnr_c1_tree.avi", "28.49"],
+        ["worlds"],
+        ["worlds_jump_ratio", "12.5"],
+    ]
+    metric_lines = [line for line in lines[3:] if len(line.split()) == 2]
+    assert len({len(line) for line in metric_lines}) == 1  # values end in one column
+
+
+def test_info_of_a_model_with_metrics_prints_each_on_a_line_of_its_own(
+    tiny_models, monkeypatch, capsys
+):
+    metrics = {"real": {"psnr_c1": 28.5, "motion_c1": 0.1}, "vae": {"held_out_psnr": 26.6}}
+    engine = Engine(TINY, *tiny_models, info={"name": "tiny-metrics", "metrics": metrics})
+    monkeypatch.setattr(Engine, "load", classmethod(lambda cls, path=None: engine))
+    assert main(["info"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    grouped = lines[lines.index("metrics (3):") + 1 :]
+    assert [line.split() for line in grouped] == [
+        ["real"],
+        ["real.motion_c1", "0.1"],
+        ["real.psnr_c1", "28.5"],
+        ["vae"],
+        ["vae.held_out_psnr", "26.6"],
+    ]
 
 
 def test_unreachable_server_is_reported_without_a_traceback(clip_file, tmp_path, capsys):
