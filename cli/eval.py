@@ -7,6 +7,7 @@ import ast
 import importlib.util
 import json
 import pathlib
+import sys
 
 from cli.options import add_checkpoint_option
 from stream import ANCHOR_MODES, DEFAULT_ANCHOR
@@ -132,5 +133,6 @@ def run(args: argparse.Namespace) -> int:
     )
     print(json.dumps(metrics, indent=2) if args.json else format_report(engine, metrics))
     if sheet_dir is not None:
-        print(f"\ncontact sheets in {sheet_dir}")
+        # stderr: with --json, stdout is the JSON alone
+        print(f"\ncontact sheets in {sheet_dir}", file=sys.stderr)
     return 0
