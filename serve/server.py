@@ -46,6 +46,15 @@ _STOP_SECONDS = 30.0
 # Pings find peers that vanished without closing their connection (a cable pulled, a laptop
 # closed), whose sessions would otherwise hold their slots until TCP gives up, hours later.
 _KEEPALIVE_OPTIONS = [("grpc.keepalive_time_ms", 60_000), ("grpc.keepalive_timeout_ms", 20_000)]
+# The transport takes messages up to this many times the max message size, so that one a little
+# over it reaches the service and is answered INVALID_ARGUMENT naming the limit; beyond this hard
+# ceiling gRPC refuses it with RESOURCE_EXHAUSTED before it is read, which bounds the memory a
+# message can take.
+_TRANSPORT_CEILING = 2
+
+
+def _transport_ceiling(max_message_bytes: int) -> int:
+    return min(_TRANSPORT_CEILING * max_message_bytes, 2**31 - 1)  # gRPC's limits are C ints
 
 
 def warm_up(engine: Engine) -> float:
@@ -77,13 +86,13 @@ class StreamServer:
         self._health = health_aio.HealthServicer()
         limits = [
             ("grpc.max_send_message_length", settings.max_message_bytes),
-            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_receive_message_length", _transport_ceiling(settings.max_message_bytes)),
             ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
         ]
         interceptors = [
             AccessLogInterceptor(_PREFIX, self.metrics),
             *([] if settings.token is None else [BearerTokenInterceptor(settings.token)]),
-            UndecodableRequestInterceptor(_PREFIX, _REQUEST_TYPES),
+            UndecodableRequestInterceptor(_PREFIX, _REQUEST_TYPES, settings.max_message_bytes),
         ]
         self._server = grpc.aio.server(
             interceptors=interceptors, options=limits + _KEEPALIVE_OPTIONS

@@ -15,6 +15,8 @@ from serve.client import StreamClient
 from serve.concurrency import Prefetch
 from serve.limits import DEFAULT_GENERATED_FRAMES
 from serve.settings import ServerSettings
+from serve.wire import stream_pb2 as pb
+from serve.wire import stream_pb2_grpc
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +62,52 @@ def test_cancelled_session_frees_its_slot_at_once(one_slot_server, client, clip)
     assert _wait_for_free_slots(one_slot_server) < 5.0
     with client.session() as again:
         assert again.push(clip[:1]).frames_pushed == 1
+
+
+MIB = 2**20
+
+
+@pytest.fixture(scope="module")
+def one_mib_server(tiny_engine):
+    settings = ServerSettings(port=0, max_message_bytes=MIB)
+    with BackgroundServer(tiny_engine, settings, warm=False) as running:
+        yield running
+
+
+def _raw_channel(server: BackgroundServer) -> grpc.Channel:
+    """A channel that sends messages of any size, as a client that ignores ModelInfo would."""
+    return grpc.insecure_channel(server.target, options=[("grpc.max_send_message_length", -1)])
+
+
+def test_a_job_over_the_max_message_size_is_invalid_argument_naming_the_limit(one_mib_server):
+    request = pb.ExtendRequest(video=bytes(MIB + MIB // 2), num_frames=1)
+    with _raw_channel(one_mib_server) as channel:
+        job = stream_pb2_grpc.VideoStreamStub(channel).Extend(request, timeout=30)
+        with pytest.raises(grpc.RpcError) as refused:
+            list(job)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"more than the server's max message size of {MIB} bytes" in refused.value.details()
+    assert "--max-message-mib" in refused.value.details()
+
+
+def test_a_session_message_over_the_max_message_size_is_invalid_argument(one_mib_server):
+    frames = pb.Frames(items=[pb.Frame(data=bytes(MIB + 1))])
+    requests = [pb.SessionRequest(config=pb.SessionConfig()), pb.SessionRequest(frames=frames)]
+    with _raw_channel(one_mib_server) as channel:
+        session = stream_pb2_grpc.VideoStreamStub(channel).Session(iter(requests), timeout=30)
+        with pytest.raises(grpc.RpcError) as refused:
+            list(session)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "--max-message-mib" in refused.value.details()
+
+
+def test_a_message_over_twice_the_max_message_size_is_refused_unread(one_mib_server):
+    request = pb.ExtendRequest(video=bytes(2 * MIB + 1), num_frames=1)
+    with _raw_channel(one_mib_server) as channel:
+        job = stream_pb2_grpc.VideoStreamStub(channel).Extend(request, timeout=30)
+        with pytest.raises(grpc.RpcError) as refused:
+            list(job)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 def test_prefetch_runs_at_most_its_depth_ahead_of_a_stalled_reader():
