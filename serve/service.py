@@ -25,7 +25,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from serve.concurrency import Prefetch, SessionSlots, run_step
+from serve.concurrency import Prefetch, SessionSlots, run_step, until_stopped
 from serve.extend_job import input_batches, requested_frames, session_config
 from serve.job_store import JobStore, UnknownJob
 from serve.limits import MAX_FRAME_SIDE, MAX_GUIDANCE
@@ -109,15 +109,15 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
                 grpc.StatusCode.UNAVAILABLE,
                 "server is shutting down; retry on another server",
             )
-        with self.slots.hold() as admitted:
-            if not admitted:
+        async with self.slots.hold() as slot:
+            if slot is None:
                 call.close()
                 await self._abort_full(context)
             seconds = self._limits.call_seconds
             self._metrics.running(kind, +1)
             try:
                 async with asyncio.timeout(seconds):
-                    await call
+                    await until_stopped(call, slot.end)
             except ValueError as error:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
             except UnknownJob as error:

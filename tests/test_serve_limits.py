@@ -64,6 +64,33 @@ def test_cancelled_session_frees_its_slot_at_once(one_slot_server, client, clip)
         assert again.push(clip[:1]).frames_pushed == 1
 
 
+def test_a_session_reopened_right_after_a_cancel_on_a_full_server_is_admitted(
+    one_slot_server, client, clip
+):
+    for _ in range(5):
+        live = client.session()
+        live.push(clip)
+        live.request_extension(DEFAULT_GENERATED_FRAMES)  # a chunk is always in progress
+        next(live.events())
+        live.cancel()
+        with client.session() as again:  # no wait: the cancelled one may still be stopping
+            assert again.push(clip[:1]).frames_pushed == 1
+    _wait_for_free_slots(one_slot_server)
+    assert one_slot_server.server.service.slots.stopping == 0
+
+
+def test_a_full_server_still_refuses_at_once_when_no_call_is_stopping(
+    one_slot_server, client, clip
+):
+    with client.session() as holder:
+        holder.push(clip[:1])
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as refused:
+            client.session()
+        assert time.monotonic() - started < 1.0
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 MIB = 2**20
 
 
