@@ -87,7 +87,7 @@ class MotionObjective:
     difference_weight: float = 0.5  # Charbonnier of frame-to-frame change against the truth's
     # Charbonnier of flow error, in pixels, where the flow is known (photo worlds; real clips,
     # run.data.real_ratio of the batch, carry no flow, only the pictures).
-    flow_weight: float = 0.05
+    flow_weight: float = 0.2
 
     def __post_init__(self) -> None:
         if self.rollout_steps < 1 or self.pyramid_levels < 1:

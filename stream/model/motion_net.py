@@ -12,7 +12,10 @@ and keeps the picture as sharp as the last frame, which is what voxel-flow predi
 DMVFN (Hu et al., CVPR 2023) found. Like DMVFN the flow is estimated coarse to fine: one block of
 residual convolutions per scale (1/4, 1/2, full), each seeing the two frames, the last frame
 warped by the flow so far, the previous frame warped by it (constant motion makes that the last
-frame), and the flow so far; each adds a correction to the flow and the mask logit.
+frame), the flow so far, and a small cost volume (as in PWC-Net, Sun et al., CVPR 2018): how well
+the last frame matches the warped previous frame at each shift within CORRELATION_RADIUS pixels
+of that scale, which shows a convolution where the remaining motion is instead of making it
+infer a ratio of differences; each block adds a correction to the flow and the mask logit.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from flax import nnx
 # The mask logit every prediction starts from: sigmoid(3) = 0.95, mostly trust the (initially
 # zero) flow, so an untrained predictor repeats the last frame.
 _INITIAL_LOGIT = 3.0
+CORRELATION_RADIUS = 2  # shifts of -2..2 pixels of each scale, on both axes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,8 +110,28 @@ class _ScaleBlock(nnx.Module):
         return self.head(h)  # (B, h, w, 3)
 
 
-# Per block: previous, last, last warped, previous warped (3 channels each), flow (2), logit (1).
-_BLOCK_INPUTS = 4 * 3 + 2 + 1
+def _normalised(x: jax.Array) -> jax.Array:
+    """Each image's channels at zero mean and unit variance: (B, h, w, C), same shape."""
+    centred = x - x.mean((1, 2), keepdims=True)
+    return centred / jnp.sqrt(jnp.square(centred).mean((1, 2), keepdims=True) + 1e-4)
+
+
+def correlation(a: jax.Array, b: jax.Array, radius: int) -> jax.Array:
+    """Cost volume: for each shift d in [-radius, radius]^2 (row-major, dy outer), the mean over
+    channels of a[p] * b[p + d], edges clamped: (B, h, w, C) x 2 -> (B, h, w, (2r+1)^2)."""
+    _, height, width, _ = a.shape
+    padded = jnp.pad(b, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode="edge")
+    shifts = [
+        (a * padded[:, dy : dy + height, dx : dx + width]).mean(-1)
+        for dy in range(2 * radius + 1)
+        for dx in range(2 * radius + 1)
+    ]
+    return jnp.stack(shifts, -1)  # (B, h, w, (2r+1)^2)
+
+
+# Per block: previous, last, last warped, previous warped (3 channels each), flow (2), logit (1),
+# and the cost volume.
+_BLOCK_INPUTS = 4 * 3 + 2 + 1 + (2 * CORRELATION_RADIUS + 1) ** 2
 
 
 class MotionNet(nnx.Module):
@@ -127,11 +151,17 @@ class MotionNet(nnx.Module):
         flow = jnp.zeros((batch, height, width, 2), last.dtype)
         logit = jnp.full((batch, height, width, 1), _INITIAL_LOGIT, last.dtype)
         for factor, block in zip(self.config.factors, self.blocks, strict=True):
+            previous_moved = warp(previous, flow)  # (B, H, W, 3)
             features = jnp.concatenate(
-                [previous, last, warp(last, flow), warp(previous, flow), flow, logit], -1
-            )  # (B, H, W, 15)
+                [previous, last, warp(last, flow), previous_moved, flow / factor, logit], -1
+            )  # (B, H, W, 15), the flow in this scale's pixels
             features = _downsample(features, factor)  # (B, H/f, W/f, 15)
-            features = features.at[..., 12:14].divide(factor)  # the flow in this scale's pixels
+            cost = correlation(
+                _normalised(_downsample(last, factor)),
+                _normalised(_downsample(previous_moved, factor)),
+                CORRELATION_RADIUS,
+            )  # (B, H/f, W/f, 25)
+            features = jnp.concatenate([features, cost], -1)  # (B, H/f, W/f, 40)
             correction = _upsample(block(features), height, width)  # (B, H, W, 3)
             flow = flow + factor * correction[..., :2]
             logit = logit + correction[..., 2:]
