@@ -84,6 +84,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="write a contact sheet PNG per held-out clip and per world video into DIR",
     )
+    parser.add_argument(
+        "--motion-run",
+        metavar="RUN_DIR",
+        help="judge instead the motion predictor of a training run (python -m train motion) "
+        "alone, warping the last given frame with no DiT, by the motion measures on the "
+        "held-out clips (its latest checkpoint)",
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.set_defaults(run=run)
 
@@ -103,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"--clips-dir {video_dir} holds no video (one of {', '.join(VIDEO_SUFFIXES)})"
             )
+    if args.motion_run:
+        return _judge_motion_run(args, video_dir, clips)
     engine = Engine.load(args.checkpoint)
     changes = {
         "context_noise": args.context_noise,
@@ -135,4 +144,27 @@ def run(args: argparse.Namespace) -> int:
     if sheet_dir is not None:
         # stderr: with --json, stdout is the JSON alone
         print(f"\ncontact sheets in {sheet_dir}", file=sys.stderr)
+    return 0
+
+
+def _judge_motion_run(
+    args: argparse.Namespace, video_dir: pathlib.Path | None, clips: list[str] | None
+) -> int:
+    from stream.lab.evaluation import format_motion_report, motion_clips, predictor_motion_scores
+    from stream.lab.motion_eval import motion_net_predictor
+    from stream.media.clips import default_video_dirs
+    from train.motion_trainer import load_motion_run
+
+    model, config, step = load_motion_run(args.motion_run)
+    name = f"motion predictor, {pathlib.Path(args.motion_run).name} step {step}"
+    size = config.run.engine.image_size
+    if clips is None:
+        moving = motion_clips(size, [video_dir] if video_dir else default_video_dirs())
+    else:
+        moving = motion_clips(size, [video_dir], clips)
+    if not moving:
+        raise ValueError("no held-out clip found to judge the motion predictor on")
+    sheet_dir = pathlib.Path(args.sheet) if args.sheet else None
+    metrics = predictor_motion_scores(motion_net_predictor(model), name, moving, sheet_dir)
+    print(json.dumps(metrics, indent=2) if args.json else format_motion_report(name, metrics))
     return 0

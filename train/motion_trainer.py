@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -13,7 +14,8 @@ from stream.media.clips import default_video_dirs
 from stream.media.pixels import to_unit
 from stream.metrics import psnr
 from stream.model.motion_net import MotionNet, rollout
-from train.config import MotionTraining
+from train.checkpointing import RunDirectory
+from train.config import MotionTraining, from_dict
 from train.data import Prefetcher, load_clips, video_files
 from train.loop import Task
 from train.motion_data import MotionSampler, eval_photo_worlds, motion_batch
@@ -71,3 +73,22 @@ def motion_task(config: MotionTraining, video_dirs: tuple[Path, ...] | None = No
         return {name: float(value) for name, value in scores(model).items()}
 
     return Task("motion", model, loss, batch, evaluate, close=prefetcher.close)
+
+
+def load_motion_run(
+    run_dir: str | Path, step: int | None = None
+) -> tuple[MotionNet, MotionTraining, int]:
+    """The motion predictor of a training run at `step` (default its latest): (model, the run's
+    config, the step restored)."""
+    directory = RunDirectory(run_dir)
+    if directory.latest_step() is None:
+        raise ValueError(f"{run_dir} holds no checkpoint of a motion run")
+    config = from_dict(MotionTraining, json.loads(directory.config_file.read_text()))
+    model = MotionNet(config.motion, rngs=nnx.Rngs(0))
+    like = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    try:
+        params, restored, _ = directory.restore_params(like, step)
+    finally:
+        directory.close()
+    nnx.update(model, params)
+    return model, config, restored

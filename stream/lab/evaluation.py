@@ -73,6 +73,7 @@ from stream.lab.motion_eval import (
     BANDS,
     CONTEXT_FRAMES,
     CONTINUATION_FRAMES,
+    Predictor,
     band_name,
     engine_predictor,
     motion_report,
@@ -496,19 +497,27 @@ def motion_scores(
 ) -> dict[str, float]:
     """The motion measures of the engine's default sessions on the clips, keys "motion_*";
     with sheet_dir, a motion contact sheet per clip."""
-    summary, per_clip, continuations = motion_report(
-        engine_predictor(engine), clips, desc="eval motion"
-    )
+    return predictor_motion_scores(engine_predictor(engine), engine.name, clips, sheet_dir)
+
+
+def predictor_motion_scores(
+    predictor: Predictor,
+    name: str,
+    clips: Mapping[str, np.ndarray],
+    sheet_dir: Path | None = None,
+) -> dict[str, float]:
+    """motion_scores of any predictor (`name` labels its sheets)."""
+    summary, per_clip, continuations = motion_report(predictor, clips, desc="eval motion")
     if sheet_dir is not None:
         sheet_dir.mkdir(parents=True, exist_ok=True)
-        for name, clip in clips.items():
+        for clip_name, clip in clips.items():
             write_motion_sheet(
-                sheet_dir / f"motion_{name}.png",
+                sheet_dir / f"motion_{clip_name}.png",
                 clip,
-                {"model": continuations[name]},
-                f"{engine.name}: {name}, {CONTEXT_FRAMES} frames given",
+                {name: continuations[clip_name]},
+                f"{name}: {clip_name}, {CONTEXT_FRAMES} frames given",
             )
-    metrics = {f"motion_{name}": value for name, value in summary.items()}
+    metrics = {f"motion_{key}": value for key, value in summary.items()}
     for clip, measures in per_clip.items():
         margin = measures["psnr_f1_8"] - measures["repeat_psnr_f1_8"]
         metrics[f"motion_margin_f1_8_{clip}"] = margin
@@ -589,6 +598,43 @@ class _Report:
         return key in self.metrics
 
 
+def _motion_table(r: _Report, predictor: str) -> list[str]:
+    return r.table(
+        "Motion on held-out real clips (33 frames given, 32 predicted; means over clips):",
+        ["frames ahead", predictor, "repeat last frame", "worst clip vs repeat"]
+        + ["flow error", "repeat's (true flow)", "flow ratio", "motion ratio"],
+        [
+            [f"{band[0]}-{band[1]}"]
+            + [
+                r.value(f"motion_{n}_{band_name(band)}", " dB")
+                for n in ("psnr", "repeat_psnr", "worst_margin")
+            ]
+            + [
+                r.value(f"motion_{n}_{band_name(band)}", " px")
+                for n in ("flow_epe", "repeat_flow_epe")
+            ]
+            + [r.value(f"motion_{n}_{band_name(band)}") for n in ("flow_ratio", "motion")]
+            for band in BANDS
+        ]
+        + [["jump ratio", r.value("motion_jump")] + [""] * 6]
+        + [
+            ["10 s: sharpness, colour shift"]
+            + [r.value("motion_long_sharpness"), r.value("motion_long_colour_shift")]
+            + [""] * 5
+        ],
+    )
+
+
+def format_motion_report(predictor: str, metrics: dict[str, float]) -> str:
+    """The motion table of a predictor judged alone (metrics keyed as motion_scores'), then every
+    per-clip margin."""
+    r = _Report(metrics)
+    lines = _motion_table(r, predictor)
+    rest = [k for k in metrics if k not in r.shown]
+    lines += r.table("Per clip:", ["metric", "value"], [[k, f"{metrics[k]:.4g}"] for k in rest])
+    return "\n".join(lines)
+
+
 def format_report(engine: Engine, metrics: dict[str, float]) -> str:
     sampler = engine.config.sampler
     scale = f"change scale {sampler.change_scale}"
@@ -667,37 +713,7 @@ def format_report(engine: Engine, metrics: dict[str, float]) -> str:
             ],
         )
     if r.has("motion_jump"):
-        lines += r.table(
-            "Motion on held-out real clips (33 frames given, 32 predicted; means over clips):",
-            ["frames ahead", "model", "repeat last frame", "worst clip vs repeat"]
-            + ["flow error", "repeat's (true flow)", "flow ratio", "motion ratio"],
-            [
-                [f"{band[0]}-{band[1]}"]
-                + [
-                    r.value(f"motion_{n}_{band_name(band)}", " dB")
-                    for n in ("psnr", "repeat_psnr", "worst_margin")
-                ]
-                + [
-                    r.value(f"motion_{n}_{band_name(band)}", " px")
-                    for n in ("flow_epe", "repeat_flow_epe")
-                ]
-                + [r.value(f"motion_{n}_{band_name(band)}") for n in ("flow_ratio", "motion")]
-                for band in BANDS
-            ]
-            + [["jump ratio", r.value("motion_jump"), "", "", "", "", "", ""]]
-            + [
-                [
-                    "10 s: sharpness, colour shift",
-                    r.value("motion_long_sharpness"),
-                    r.value("motion_long_colour_shift"),
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                ]
-            ],
-        )
+        lines += _motion_table(r, "model")
     rest = [k for k in metrics if k not in r.shown]
     lines += r.table(
         "Other metrics:", ["metric", "value"], [[k, f"{metrics[k]:.4g}"] for k in rest]
