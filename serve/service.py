@@ -26,7 +26,14 @@ import grpc
 from google.protobuf.message import Message
 
 from serve.concurrency import Prefetch, SessionSlots, run_step, until_stopped
-from serve.extend_job import input_batches, requested_frames, session_config
+from serve.extend_job import (
+    check_input_frames,
+    input_batches,
+    input_bound,
+    push_batch,
+    requested_frames,
+    session_config,
+)
 from serve.job_store import JobStore, UnknownJob
 from serve.limits import MAX_FRAME_SIDE, MAX_GUIDANCE
 from serve.metrics import ServerMetrics
@@ -235,13 +242,15 @@ class VideoStreamService(stream_pb2_grpc.VideoStreamServicer):
         started = time.perf_counter()
         job = pb.ExtendJob(job_id=job_id, generated_frames=num_frames, from_frame=skip)
         await context.write(pb.ExtendResponse(job=job))
-        job_config = await run_step(self._pool, session_config, request, self._limits)
+        limits, model = self._limits, self._engine.config
+        job_config = await run_step(self._pool, session_config, request, limits)
+        await run_step(self._pool, check_input_frames, request, job_config, model.fps, limits)
         session = await self._open(job_config)
-        batches = await run_step(
-            self._pool, input_batches, request, self._engine.config.image_size, self._limits
-        )
+        batches = await run_step(self._pool, input_batches, request, model.image_size, limits)
+        bound = input_bound(request, limits)
+        stop = threading.Event()  # set when the call is cancelled, to end a push between steps
         while (batch := await run_step(self._pool, next, batches, None)) is not None:
-            await run_step(self._pool, session.push, batch)
+            await run_step(self._pool, push_batch, session, batch, bound, stop, stop=stop)
         input_frames = session.session.frames_pushed
         sent_chunks = 0
 

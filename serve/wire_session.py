@@ -29,7 +29,8 @@ if TYPE_CHECKING:  # the client imports seconds_to_frames from here without JAX
 
 MAX_EXTEND_FRAMES = 2**32 - 1  # what ExtendCommand.num_frames can say
 _MESSAGE_OVERHEAD_BYTES = 4096  # field tags and the chunk's other fields, generously
-# Frames decoded and pushed per step of a push: a cancelled call's thread is free within one step.
+# Frames decoded, and frames pushed at the model's rate, per step of a push: a cancelled call's
+# thread is free within one step.
 PUSH_STEP_FRAMES = 4
 
 
@@ -189,15 +190,25 @@ class WireSession:
             step = list(itertools.islice(decoded, PUSH_STEP_FRAMES))
             if not step:
                 return self.accepted()
-            self.push(np.stack(step))  # (<= PUSH_STEP_FRAMES, size, size, 3)
+            self.push(np.stack(step), stop)  # (<= PUSH_STEP_FRAMES, size, size, 3)
 
-    def push(self, frames: np.ndarray) -> None:
-        """Real frames at the source rate, uint8 (N, H, W, 3)."""
+    def push(self, frames: np.ndarray, stop: threading.Event | None = None) -> None:
+        """Real frames at the source rate, uint8 (N, H, W, 3), pushed PUSH_STEP_FRAMES frames at
+        the model's rate at a time, raising Stopped between steps once `stop` is set: a source
+        slower than the model repeats frames (at 1 fps, 4 source frames are 64 at 16 fps)."""
         frames = self._frame_rate(frames)  # (M, H, W, 3), M >= 0 at the model's fps
-        if len(frames):
-            with naming("frames"):
-                self.session.push(frames)
-        self._next_frame = self.session.frames_pushed
+        try:
+            for start in range(0, len(frames), PUSH_STEP_FRAMES):
+                if stop is not None and stop.is_set():
+                    raise Stopped(f"push: stopped after {self.session.frames_pushed} frames")
+                with naming("frames"):
+                    self.session.push(frames[start : start + PUSH_STEP_FRAMES])
+        finally:
+            self._next_frame = self.session.frames_pushed
+
+    def frames_after(self, source_frames: int) -> int:
+        """Frames the session will hold at the model's rate once source_frames more are pushed."""
+        return self.session.frames_pushed + self._frame_rate.pending_output(source_frames)
 
     def accepted(self) -> pb.FramesAccepted:
         """How many frames are in (at the model's rate), and the live drift."""

@@ -81,10 +81,7 @@ def probe_video(source: VideoSource) -> VideoInfo:
     whole file once, which is fast next to decoding it.
     """
     with _open_video(source) as (container, stream, name):
-        try:
-            stored = sum(1 for packet in container.demux(stream) if packet.size > 0)
-        except av.FFmpegError as error:
-            raise ValueError(f"{name}: cannot demux the video stream ({error})") from error
+        stored = _count_packets(container, stream, name, None)
         return VideoInfo(
             path=name,
             width=stream.codec_context.width,
@@ -93,6 +90,24 @@ def probe_video(source: VideoSource) -> VideoInfo:
             num_frames=stored or None,
             codec=stream.codec_context.codec.canonical_name,
         )
+
+
+def stored_frames(source: VideoSource, limits: DecodeLimits, most: int) -> int:
+    """Frames stored in the first video stream, counted from its packets without decoding them
+    (a header's own count can be wrong or absent), up to most + 1: what deciding that a video has
+    more than `most` frames costs is demuxing most + 1 packets."""
+    with _open_video(source, limits) as (container, stream, name):
+        return _count_packets(container, stream, name, most + 1)
+
+
+def _count_packets(
+    container: av.container.InputContainer, stream: av.VideoStream, name: str, stop: int | None
+) -> int:
+    packets = (packet for packet in container.demux(stream) if packet.size > 0)
+    try:
+        return sum(1 for _ in itertools.islice(packets, stop))
+    except av.FFmpegError as error:
+        raise ValueError(f"{name}: cannot demux the video stream ({error})") from error
 
 
 def video_fps(source: VideoSource, limits: DecodeLimits | None = None) -> float:
