@@ -30,7 +30,7 @@ _DONE = object()
 
 
 # How long a call waits for a slot held by a call that has ended: its step in progress (a chunk,
-# or a job's push step of 16 stored frames, which took up to 2 s on our CPU) must return first.
+# or a job's push step of 4 stored frames; 16 took up to 2 s on our CPU) must return first.
 STOPPING_WAIT_S = 5.0
 
 
