@@ -98,8 +98,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from stream import Engine
     from stream.lab.ablation import with_sampler
-    from stream.lab.evaluation import format_report, motion_clips, run_eval
-    from stream.media.clips import VIDEO_SUFFIXES, default_video_dirs, video_names
+    from stream.lab.evaluation import format_report, run_eval
+    from stream.media.clips import VIDEO_SUFFIXES, video_names
 
     video_dir = pathlib.Path(args.video_dir) if args.video_dir else None
     clips = None
@@ -125,12 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if changes:
         engine = with_sampler(engine, **changes)
     sheet_dir = pathlib.Path(args.sheet) if args.sheet else None
-    size = engine.config.image_size
-    if clips is None:
-        folders = [video_dir] if video_dir else default_video_dirs()
-        moving = motion_clips(size, folders)
-    else:
-        moving = motion_clips(size, [video_dir], clips)
+    moving = _moving_clips(engine.config.image_size, video_dir, clips)
     metrics = run_eval(
         engine,
         video_dir,
@@ -147,21 +142,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _moving_clips(size: int, video_dir: pathlib.Path | None, clips: list[str] | None):
+    """The clips of the motion measures: `clips` in video_dir (--clips-dir), else the held-out
+    clips found in video_dir (--video-dir) or in the shared folders."""
+    from stream.lab.evaluation import motion_clips
+    from stream.media.clips import default_video_dirs
+
+    if clips is not None:
+        return motion_clips(size, [video_dir], clips)
+    return motion_clips(size, [video_dir] if video_dir else default_video_dirs())
+
+
 def _judge_motion_run(
     args: argparse.Namespace, video_dir: pathlib.Path | None, clips: list[str] | None
 ) -> int:
-    from stream.lab.evaluation import format_motion_report, motion_clips, predictor_motion_scores
+    from stream.lab.evaluation import format_motion_report, predictor_motion_scores
     from stream.lab.motion_eval import motion_net_predictor
-    from stream.media.clips import default_video_dirs
     from train.motion_trainer import load_motion_run
 
     model, config, step = load_motion_run(args.motion_run)
     name = f"motion predictor, {pathlib.Path(args.motion_run).name} step {step}"
-    size = config.run.engine.image_size
-    if clips is None:
-        moving = motion_clips(size, [video_dir] if video_dir else default_video_dirs())
-    else:
-        moving = motion_clips(size, [video_dir], clips)
+    moving = _moving_clips(config.run.engine.image_size, video_dir, clips)
     if not moving:
         raise ValueError("no held-out clip found to judge the motion predictor on")
     sheet_dir = pathlib.Path(args.sheet) if args.sheet else None

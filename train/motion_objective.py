@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from stream.model.motion_net import MotionNet, rollout
+from stream.model.motion_net import MotionNet, average_pool, rollout
 from train.config import MotionObjective
 
 _EPSILON = 1e-3  # Charbonnier: sqrt(x^2 + eps^2), L1 away from 0, smooth at it
@@ -24,14 +24,8 @@ def charbonnier(x: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.square(x) + _EPSILON**2)
 
 
-def _halve(x: jax.Array) -> jax.Array:
-    """2x2 average pooling of the two axes before the channels: (..., H, W, C) -> half each."""
-    *lead, h, w, c = x.shape
-    return x.reshape(*lead, h // 2, 2, w // 2, 2, c).mean((-4, -2))
-
-
 def _double(x: jax.Array) -> jax.Array:
-    """Nearest-neighbour doubling, the transpose of _halve up to scale."""
+    """Nearest-neighbour doubling, the transpose of average_pool(x, 2) up to scale."""
     return jnp.repeat(jnp.repeat(x, 2, axis=-3), 2, axis=-2)
 
 
@@ -40,7 +34,7 @@ def pyramid_charbonnier(predicted: jax.Array, truth: jax.Array, levels: int) -> 
     difference = predicted - truth
     total = jnp.zeros(())
     for _ in range(levels - 1):
-        coarse = _halve(difference)
+        coarse = average_pool(difference, 2)
         total = total + charbonnier(difference - _double(coarse)).mean()
         difference = coarse
     return total + charbonnier(difference).mean()

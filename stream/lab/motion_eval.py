@@ -34,13 +34,13 @@ from tqdm import tqdm
 from stream.media.contact_sheet import write_contact_sheet
 from stream.media.pixels import to_uint8, to_unit
 from stream.metrics import (
-    flow_endpoint_error,
-    flow_magnitude,
+    endpoint_error,
     frame_psnr,
     laplacian_variance,
     mean_abs_difference,
     mean_motion,
     motion_ratio,
+    optical_flow,
     ratio,
 )
 from stream.model.motion_net import MotionNet, rollout
@@ -126,11 +126,15 @@ def clip_measures(
     true_run = np.concatenate([last, truth])
     repeat_run = np.repeat(last, len(true_run), axis=0)
     measures["jump"] = ratio(mean_abs_difference(predicted[0], last[0]), mean_motion(context))
+    # Each pair's flow is estimated on its own, so a band's flows are a slice of the whole run's.
+    predicted_flow = optical_flow(predicted_run)  # (T, S, S, 2)
+    true_flow = optical_flow(true_run)
     for band in BANDS:
         span = slice(band[0] - 1, band[1] + 1)  # the frame before the band, then the band
+        steps = slice(band[0] - 1, band[1])  # the flows between those frames
         name = band_name(band)
-        epe = flow_endpoint_error(predicted_run[span], true_run[span])
-        repeat_epe = flow_magnitude(true_run[span])
+        epe = endpoint_error(predicted_flow[steps], true_flow[steps])
+        repeat_epe = endpoint_error(true_flow[steps], np.zeros(2))
         measures |= {
             f"psnr_{name}": frame_psnr(predicted_run[span][1:], true_run[span][1:]),
             f"repeat_psnr_{name}": frame_psnr(repeat_run[span][1:], true_run[span][1:]),

@@ -194,8 +194,9 @@ class PhotoWorld:
         """Frame t: uint8 (S, S, 3)."""
         background = _photo(self.photo, self._blur(self._scale0))
         pixels = _sample(background, self._to_photo(self._pixel_centres, t))  # (S, S, 3)
+        centres = self._objects(t)  # (K, 2)
         for k, alpha in enumerate(self._alphas(t)):
-            local = self._pixel_centres - self._objects(t)[k]  # (S, S, 2)
+            local = self._pixel_centres - centres[k]  # (S, S, 2)
             texture = _sample(
                 _photo(self._texture, self._blur(self._texture_scale[k])),
                 self._texture_origin[k] + self._texture_scale[k] * local,

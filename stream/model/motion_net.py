@@ -80,12 +80,13 @@ def warp(image: jax.Array, flow: jax.Array) -> jax.Array:
     return top * (1 - wy) + bottom * wy  # (B, H, W, C)
 
 
-def _downsample(x: jax.Array, factor: int) -> jax.Array:
-    """Average pooling by `factor`: (B, H, W, C) -> (B, H/f, W/f, C)."""
+def average_pool(x: jax.Array, factor: int) -> jax.Array:
+    """Average pooling by `factor` of the two axes before the channels: (..., H, W, C) ->
+    (..., H/f, W/f, C)."""
     if factor == 1:
         return x
-    b, h, w, c = x.shape
-    return x.reshape(b, h // factor, factor, w // factor, factor, c).mean((2, 4))
+    *lead, h, w, c = x.shape
+    return x.reshape(*lead, h // factor, factor, w // factor, factor, c).mean((-4, -2))
 
 
 def _upsample(x: jax.Array, height: int, width: int) -> jax.Array:
@@ -155,10 +156,10 @@ class MotionNet(nnx.Module):
             features = jnp.concatenate(
                 [previous, last, warp(last, flow), previous_moved, flow / factor, logit], -1
             )  # (B, H, W, 15), the flow in this scale's pixels
-            features = _downsample(features, factor)  # (B, H/f, W/f, 15)
+            features = average_pool(features, factor)  # (B, H/f, W/f, 15)
             cost = correlation(
-                _normalised(_downsample(last, factor)),
-                _normalised(_downsample(previous_moved, factor)),
+                _normalised(average_pool(last, factor)),
+                _normalised(average_pool(previous_moved, factor)),
                 CORRELATION_RADIUS,
             )  # (B, H/f, W/f, 25)
             features = jnp.concatenate([features, cost], -1)  # (B, H/f, W/f, 40)
